@@ -1,0 +1,1 @@
+"""Business tools (order lookup, cancellation, returns, product and knowledge search) and their runner."""

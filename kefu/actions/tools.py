@@ -1,0 +1,129 @@
+"""The pack's business tools. Each declares a JSON schema; the runner checks arguments against it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kefu.actions.shop import ShopBackend
+from kefu.core.protocols import Tool, ToolContext
+from kefu.knowledge.answer import extract_answer
+from kefu.knowledge.index import KnowledgeIndex
+
+_ORDER_ID = {"type": "string", "pattern": r"[0-9A-Za-z-]{4,32}", "description": "the order number"}
+_REASON = {"type": "string", "maxLength": 500}
+
+
+def _schema(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+@dataclass
+class LookupOrder:
+    shop: ShopBackend
+    name: str = "lookup_order"
+    description: str = "Look up one of the customer's orders: status, item, carrier, tracking, delivery date."
+    parameters: dict[str, Any] = field(default_factory=lambda: _schema(["order_id"], order_id=_ORDER_ID))
+
+    async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
+        return await self.shop.get_order(context.customer_key, str(args["order_id"]))
+
+
+@dataclass
+class CancelOrder:
+    shop: ShopBackend
+    name: str = "cancel_order"
+    description: str = "Cancel an order that has not shipped yet."
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: _schema(["order_id"], order_id=_ORDER_ID, reason=_REASON)
+    )
+
+    async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
+        return await self.shop.cancel_order(context.customer_key, str(args["order_id"]), str(args.get("reason") or ""))
+
+
+@dataclass
+class CreateReturn:
+    shop: ShopBackend
+    name: str = "create_return"
+    description: str = "Open a return (refund) request for a delivered order."
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: _schema(["order_id"], order_id=_ORDER_ID, reason=_REASON)
+    )
+
+    async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
+        return await self.shop.create_return(context.customer_key, str(args["order_id"]), str(args.get("reason") or ""))
+
+
+@dataclass
+class ChangeAddress:
+    shop: ShopBackend
+    name: str = "change_address"
+    description: str = "Change the delivery address of an order that has not shipped yet."
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: _schema(
+            ["order_id", "address"], order_id=_ORDER_ID, address={"type": "string", "maxLength": 500}
+        )
+    )
+
+    async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
+        return await self.shop.change_address(context.customer_key, str(args["order_id"]), str(args["address"]))
+
+
+@dataclass
+class SearchProducts:
+    shop: ShopBackend
+    name: str = "search_products"
+    description: str = "Search the catalogue by product name or words; returns price, stock and specs."
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: _schema(
+            [],
+            query={"type": "string", "maxLength": 4000},
+            sku={"type": "string", "maxLength": 64},
+            limit={"type": "integer", "minimum": 1, "maximum": 20},
+        )
+    )
+
+    async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
+        return await self.shop.search_products(str(args.get("query") or ""), args.get("sku"), int(args.get("limit") or 3))
+
+
+@dataclass
+class SearchKnowledge:
+    """Knowledge-base search; ``found`` only when the best passage clears the calibrated threshold."""
+
+    index: KnowledgeIndex
+    min_score: float
+    name: str = "search_knowledge"
+    description: str = "Search the shop's help articles (policies, shipping, payment, invoices, warranty, account)."
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: _schema(["query"], query={"type": "string", "maxLength": 4000})
+    )
+
+    async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
+        query = str(args["query"])
+        hits = self.index.search(query, context.locale, k=5)
+        result: dict[str, Any] = {
+            "found": False,
+            "hits": [{"id": h.chunk.doc_id, "title": h.chunk.title, "score": round(h.score, 4)} for h in hits],
+        }
+        if hits and hits[0].score >= self.min_score:
+            best = hits[0]
+            result.update(
+                found=True,
+                id=best.chunk.doc_id,
+                title=best.chunk.title,
+                section=best.chunk.heading_text,
+                answer=extract_answer(query, best.chunk.text, context.locale),
+                score=round(best.score, 4),
+            )
+        return result
+
+
+def shop_tools(shop: ShopBackend) -> list[Tool]:
+    return [LookupOrder(shop), CancelOrder(shop), CreateReturn(shop), ChangeAddress(shop), SearchProducts(shop)]
+
+
+def builtin_tool_names() -> set[str]:
+    """Names of the tools every runtime has (for checking a pack without building a runtime)."""
+    return {cls.name for cls in (LookupOrder, CancelOrder, CreateReturn, ChangeAddress, SearchProducts, SearchKnowledge)}

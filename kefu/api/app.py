@@ -1,0 +1,55 @@
+"""The FastAPI app factory. The runtime is built in the lifespan, once, from the settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from kefu import __version__
+from kefu.api.errors import install_error_handlers
+from kefu.api.limits import BodyLimitMiddleware
+from kefu.api.routers import chat_completions, conversations, health, messages, pages, ws
+from kefu.config import Settings
+from kefu.runtime import Runtime, build_runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """An app for ``settings``; pass ``runtime`` to share one already built (tests, benchmarks)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or await build_runtime(settings)
+        log.info("kefu ready", extra={"pack": app.state.runtime.pack.name})
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.runtime.close()
+
+    app = FastAPI(
+        title="kefu",
+        version=__version__,
+        description="kefu (客服): customer-service API. Contract in ARCHITECTURE.md.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (messages.router, conversations.router, chat_completions.router, health.router, ws.router, pages.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

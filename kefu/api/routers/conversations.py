@@ -1,0 +1,35 @@
+"""Transcripts and feedback."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from kefu.api.deps import ConversationId, RuntimeDep, require_api_key
+from kefu.api.errors import ApiError
+from kefu.api.schemas import ERRORS, ConversationOut, FeedbackIn, FeedbackOut, TranscriptLine
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"], dependencies=[Depends(require_api_key)])
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
+async def get_conversation(conversation_id: ConversationId, runtime: RuntimeDep) -> ConversationOut:
+    snapshot = await runtime.store.load(conversation_id)
+    messages = await runtime.store.transcript(conversation_id)
+    if snapshot is None or messages is None:
+        raise ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
+    state = {"agent": "handoff", "closed": "closed"}.get(snapshot.owner, snapshot.dialogue.name)
+    return ConversationOut(
+        conversation_id=conversation_id,
+        state=state,
+        owner=snapshot.owner,
+        messages=[TranscriptLine(role=m.role, text=m.text, ts=m.ts.isoformat()) for m in messages],
+    )
+
+
+@router.post("/{conversation_id}/feedback", response_model=FeedbackOut, responses=ERRORS)
+async def post_feedback(conversation_id: ConversationId, body: FeedbackIn, runtime: RuntimeDep) -> FeedbackOut:
+    """Rate the conversation (1..5) with an optional comment."""
+    if not await runtime.store.add_feedback(conversation_id, body.rating, body.comment):
+        raise ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
+    runtime.metrics.feedback.labels(str(body.rating)).inc()
+    return FeedbackOut(conversation_id=conversation_id, rating=body.rating, stored=True)

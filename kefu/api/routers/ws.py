@@ -1,0 +1,62 @@
+"""``/v1/ws/{conversation_id}``: send ``{"text", "message_id"?, "user_id"?, "locale"?}``, receive turns.
+
+Each reply is the same JSON as the HTTP contract; a bad message gets ``{"error": {...}}`` and the socket
+stays open. With API keys configured, pass the key as ``?api_key=`` or an ``Authorization`` header.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from kefu.api.deps import check_key, valid_id
+from kefu.api.errors import ApiError, error_body
+from kefu.api.schemas import MessageIn
+from kefu.api.turns import inbound
+from kefu.core.types import MessageIdConflict
+from kefu.runtime import Runtime
+
+router = APIRouter(tags=["messages"])
+
+
+@router.websocket("/v1/ws/{conversation_id}")
+async def chat_socket(websocket: WebSocket, conversation_id: str) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    key = websocket.query_params.get("api_key")
+    try:
+        check_key(runtime, f"Bearer {key}" if key else websocket.headers.get("authorization"))
+    except ApiError as exc:
+        await websocket.close(code=4401, reason=exc.message)
+        return
+    if not valid_id(conversation_id):
+        await websocket.close(code=4400, reason="conversation_id must be 1-128 characters of [A-Za-z0-9._:-]")
+        return
+    await websocket.accept()
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            if len(raw.encode("utf-8", "surrogatepass")) > runtime.settings.max_body_bytes:
+                await websocket.send_json(error_body("payload_too_large", "message is too large"))
+                continue
+            try:
+                body = MessageIn.model_validate(json.loads(raw))
+                result = await runtime.pipeline.handle(inbound(body, conversation_id, runtime.settings))
+            except json.JSONDecodeError as exc:
+                await websocket.send_json(error_body("invalid_json", f"message is not valid JSON: {exc.msg}"))
+                continue
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"]) or "message"
+                await websocket.send_json(error_body("invalid_request", f"{field}: {first['msg']}"))
+                continue
+            except ApiError as exc:
+                await websocket.send_json(error_body(exc.code, exc.message))
+                continue
+            except MessageIdConflict as exc:
+                await websocket.send_json(error_body("message_id_conflict", str(exc)))
+                continue
+            await websocket.send_json(result.to_dict())
+    except WebSocketDisconnect:
+        return

@@ -1,0 +1,120 @@
+"""Request and response bodies of the HTTP contract (ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    text: str = Field(description="The customer's message (1..max_text_chars characters).")
+    user_id: str | None = Field(None, max_length=256)
+    channel: str = Field("web", pattern=r"^[a-z0-9_-]{1,32}$")
+    message_id: str | None = Field(None, pattern=ID_PATTERN, description="Idempotency key.")
+    locale: Literal["zh", "en"] | None = None
+
+
+class CitationOut(BaseModel):
+    id: str
+    title: str
+
+
+class ReplyOut(BaseModel):
+    text: str
+    citations: list[CitationOut]
+    quick_replies: list[str]
+
+
+class IntentOut(BaseModel):
+    name: str
+    confidence: float
+
+
+class EntityOut(BaseModel):
+    type: str
+    value: str
+
+
+class ModelOut(BaseModel):
+    id: str
+    version: str
+    variant: str
+
+
+class TurnOut(BaseModel):
+    conversation_id: str
+    message_id: str
+    reply: ReplyOut
+    intent: IntentOut
+    entities: list[EntityOut]
+    state: str
+    handoff: bool
+    owner: Literal["bot", "agent", "closed"]
+    model: ModelOut | None
+
+
+class TranscriptLine(BaseModel):
+    role: Literal["user", "bot", "agent"]
+    text: str
+    ts: str
+
+
+class ConversationOut(BaseModel):
+    conversation_id: str
+    state: str
+    owner: Literal["bot", "agent", "closed"]
+    messages: list[TranscriptLine]
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int = Field(ge=1, le=5)
+    comment: str | None = Field(None, max_length=2000)
+
+
+class FeedbackOut(BaseModel):
+    conversation_id: str
+    rating: int
+    stored: bool
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI clients send many optional fields; they are ignored
+
+    model: str = "kefu"
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    user: str | None = Field(None, description="The conversation id.")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in {
+        400: "Malformed request (bad JSON, bad encoding, bad id)",
+        401: "Missing or wrong API key",
+        404: "Unknown conversation",
+        409: "message_id reused for a different message",
+        413: "Body too large",
+        422: "Invalid fields",
+    }.items()
+}

@@ -1,0 +1,132 @@
+"""``kefu``: serve, chat, and pack tools."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kefu.cli import chat as chat_cli
+from kefu.config import SettingsError, load_settings
+
+app = typer.Typer(help="kefu (客服): self-hosted customer-service system.", no_args_is_help=True)
+pack_app = typer.Typer(help="Domain packs: check and prepare.", no_args_is_help=True)
+app.add_typer(pack_app, name="pack")
+console = Console(stderr=True)
+
+
+def _settings(**overrides: object) -> object:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default KEFU_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default KEFU_PORT or 8000).")] = None,
+) -> None:
+    """Start the HTTP server (database from KEFU_DATABASE_URL; SQLite under ./data/ by default)."""
+    import uvicorn
+
+    from kefu.api import create_app
+    from kefu.config import Settings
+    from kefu.obs.logs import configure_logging
+
+    settings = _settings(host=host, port=port)
+    assert isinstance(settings, Settings)
+    configure_logging(settings.log_level, settings.log_json)
+    console.print(f"kefu serving pack [bold]{settings.pack}[/] on [bold]http://{settings.host}:{settings.port}/[/]")
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on"
+    )
+
+
+@app.command()
+def chat(
+    url: Annotated[str | None, typer.Option(help="Talk to this server; without it kefu runs in-process.")] = None,
+    conversation: Annotated[str | None, typer.Option(help="Conversation id (default: a new one).")] = None,
+    locale: Annotated[str | None, typer.Option(help="zh or en (default: detected per message).")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="KEFU_CLIENT_API_KEY", help="Bearer key for the server.")] = None,
+) -> None:
+    """A conversation in the terminal. Type 'exit' or Ctrl-D to leave."""
+    if locale not in (None, "zh", "en"):
+        console.print("[red]error:[/] --locale must be zh or en")
+        raise typer.Exit(2)
+    asyncio.run(chat_cli.run(url, conversation, locale, api_key, _settings))
+
+
+@pack_app.command("validate")
+def pack_validate(path: Annotated[Path, typer.Argument(help="A pack folder (with pack.yaml).")]) -> None:
+    """Check a pack: YAML, flows, templates, intents, knowledge. Exit 1 with every problem named."""
+    from kefu.actions.tools import builtin_tool_names
+    from kefu.packs.loader import PackError, check_pack, load_pack
+
+    if not (path / "pack.yaml").is_file():
+        console.print(f"[red]error:[/] {path}: not a pack folder (no pack.yaml)")
+        raise typer.Exit(2)
+    try:
+        pack = load_pack(str(path))
+    except PackError as exc:
+        console.print(f"[red]invalid pack:[/] {exc}")
+        raise typer.Exit(1) from exc
+    problems = check_pack(pack, builtin_tool_names())
+    if problems:
+        console.print("[red]invalid pack:[/]\n  " + "\n  ".join(problems))
+        raise typer.Exit(1)
+    counts = {lang: sum(len(v) for v in by.values()) for lang, by in pack.intent_examples.items()}
+    print(
+        f"pack {pack.name}: ok — {len(pack.intents)} intents, examples {counts}, {len(pack.flows)} flows, "
+        f"{len(pack.documents)} articles, {len(pack.catalogue)} products, {len(pack.orders)} orders"
+    )
+
+
+@pack_app.command("prepare")
+def pack_prepare(
+    pack: Annotated[str | None, typer.Option(help="Pack name or folder (default KEFU_PACK).")] = None,
+) -> None:
+    """Train and cache the pack's intent and dialogue-act models (done by `make install`)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from kefu.config import Settings
+    from kefu.nlu.classifier import ModelFormatError, TextClassifier
+    from kefu.nlu.encoder import UseEncoder
+    from kefu.nlu.pack_models import model_folder, train_pack_models
+    from kefu.packs.loader import PackError, load_pack
+
+    settings = _settings(pack=pack)
+    assert isinstance(settings, Settings)
+    try:
+        loaded = load_pack(settings.pack)
+    except PackError as exc:
+        console.print(f"[red]invalid pack:[/] {exc}")
+        raise typer.Exit(1) from exc
+    encoder = UseEncoder()
+    folder = model_folder(loaded, encoder, settings.resolved_model_cache_dir)
+    try:
+        TextClassifier.load(folder / "intents", encoder)
+        TextClassifier.load(folder / "acts", encoder)
+        print(f"models for pack {loaded.name} are up to date: {folder}")
+        return
+    except ModelFormatError:
+        pass
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("training", total=None)
+        train_pack_models(loaded, encoder, folder, lambda msg: progress.update(task, description=msg))
+    print(f"trained models for pack {loaded.name}: {folder}")
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

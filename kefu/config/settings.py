@@ -1,0 +1,169 @@
+"""``Settings``: every knob kefu has, validated once at start-up.
+
+Sources, strongest first: keyword arguments, ``KEFU_*`` environment variables, the YAML file named by
+``KEFU_CONFIG`` (keys are the field names without the prefix), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+_ENV_PREFIX = "KEFU_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``KEFU_CONFIG``; unknown keys are reported, not ignored."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._data = self._load()
+
+    def _load(self) -> dict[str, Any]:
+        path = os.environ.get(f"{_ENV_PREFIX}CONFIG")
+        if not path:
+            return {}
+        file = Path(path)
+        if not file.is_file():
+            raise SettingsError(f"KEFU_CONFIG: file not found: {path}")
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"KEFU_CONFIG: {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise SettingsError(f"KEFU_CONFIG: {path} must hold a mapping of setting names to values")
+        known = set(self.settings_cls.model_fields)
+        unknown = sorted(str(k) for k in data if str(k).lower() not in known)
+        if unknown:
+            raise SettingsError(f"KEFU_CONFIG: {path}: unknown setting(s) {', '.join(unknown)}")
+        return {str(k).lower(): v for k, v in data.items()}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    """All configuration. Environment variable = ``KEFU_`` + upper-case field name."""
+
+    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, extra="ignore", validate_default=True)
+
+    # --- server
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Path("data")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool = True
+
+    # --- storage and coordination
+    database_url: str = ""  # empty: SQLite file under data_dir
+    redis_url: str = ""  # empty: in-process locks
+    lock_timeout_s: float = Field(30.0, gt=0)
+
+    # --- domain pack and models
+    pack: str = "ecommerce"  # a bundled pack name or a path to a pack folder
+    model_cache_dir: Path | None = None  # default: data_dir / "models"
+    intent_threshold: float = Field(0.45, ge=0.0, le=1.0)
+    knowledge_min_score: float = Field(0.30, ge=0.0, le=1.0)
+    default_locale: Literal["zh", "en"] = "zh"
+
+    # --- request limits
+    max_text_chars: int = Field(4000, ge=1, le=100_000)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    turn_deadline_s: float = Field(8.0, gt=0)
+
+    # --- access
+    api_keys: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # --- business tools: empty base URL means the demo backend on seeded tables
+    tools_base_url: str = ""
+    tools_api_key: str = ""
+    tools_timeout_s: float = Field(5.0, gt=0)
+
+    # --- LLM gateway (used by the LLM issue; registered at start-up when set)
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        # Environment variables hold lists as "a,b,c"; JSON lists also work.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return yaml.safe_load(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", value):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if value and not re.match(r"^rediss?://", value):
+            raise ValueError("must start with redis:// or rediss://")
+        return value
+
+    @field_validator("tools_base_url", "llm_base_url")
+    @classmethod
+    def _check_http_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://", value):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    # --- derived values
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'kefu.db').as_posix()}"
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate settings; any problem becomes one ``SettingsError`` naming the key."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"]) or "?"
+            problems.append(f"{_ENV_PREFIX}{key.upper()}: {error['msg']} (got {error.get('input')!r})")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from exc

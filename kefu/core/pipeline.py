@@ -1,0 +1,292 @@
+"""The pipeline: the only place that knows the order of a turn's steps (see ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from kefu.core.protocols import (
+    ActionRunner,
+    ConversationLocks,
+    ConversationStore,
+    DialoguePolicy,
+    Guard,
+    Responder,
+    Understanding,
+)
+from kefu.core.types import (
+    ConversationSnapshot,
+    Decision,
+    DialogueState,
+    DuplicateMessage,
+    Event,
+    InboundMessage,
+    Locale,
+    MessageIdConflict,
+    Owner,
+    Parse,
+    Reply,
+    ToolResult,
+    TurnResult,
+)
+
+MAX_TOOL_ROUNDS = 8  # a flow that keeps calling tools past this is a bug in the flow, not a reason to hang
+
+
+class TurnObserver(Protocol):
+    """Receives timings and outcomes (metrics live outside the core)."""
+
+    def stage(self, name: str, seconds: float) -> None: ...
+
+    def turn(self, channel: str, outcome: str, intent: str, confidence: float) -> None: ...
+
+
+class _NullObserver:
+    def stage(self, name: str, seconds: float) -> None:
+        return None
+
+    def turn(self, channel: str, outcome: str, intent: str, confidence: float) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolContext:
+    customer_key: str
+    locale: Locale
+    conversation_id: str
+
+
+class Pipeline:
+    """Turns one ``InboundMessage`` into one ``TurnResult``, recording every step as an event."""
+
+    def __init__(
+        self,
+        *,
+        locks: ConversationLocks,
+        guard: Guard,
+        nlu: Understanding,
+        dialogue: DialoguePolicy,
+        actions: ActionRunner,
+        responder: Responder,
+        store: ConversationStore,
+        observer: TurnObserver | None = None,
+    ) -> None:
+        self.locks = locks
+        self.guard = guard
+        self.nlu = nlu
+        self.dialogue = dialogue
+        self.actions = actions
+        self.responder = responder
+        self.store = store
+        self.observer: TurnObserver = observer or _NullObserver()
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.observer.stage(stage, time.perf_counter() - started)
+
+    async def handle(self, message: InboundMessage) -> TurnResult:
+        started = time.perf_counter()
+        async with self.locks.hold(message.conversation_id):
+            previous = await self._replay(message)
+            if previous is not None:
+                return previous
+            try:
+                result = await self._turn(message)
+            except DuplicateMessage:
+                # Another process stored this message first (no shared lock): answer with its reply.
+                previous = await self._replay(message)
+                if previous is None:
+                    raise
+                return previous
+        self.observer.stage("total", time.perf_counter() - started)
+        outcome = "handoff" if result.handoff else result.owner
+        self.observer.turn(message.channel, outcome, result.intent.name, result.intent.confidence)
+        return result
+
+    async def _replay(self, message: InboundMessage) -> TurnResult | None:
+        stored = await self.store.find_turn(message.conversation_id, message.message_id)
+        if stored is None:
+            return None
+        if stored.request_sha256 != message.request_sha256:
+            raise MessageIdConflict(
+                f"message_id {message.message_id!r} was already used in this conversation for a different message"
+            )
+        result = stored.result
+        self.observer.turn(message.channel, "replayed", result.intent.name, result.intent.confidence)
+        return result
+
+    async def _turn(self, message: InboundMessage) -> TurnResult:
+        snapshot = await self.store.load(message.conversation_id) or ConversationSnapshot(
+            conversation_id=message.conversation_id,
+            owner="bot",
+            dialogue=DialogueState(),
+            last_seq=0,
+            user_id=message.user_id,
+            channel=message.channel,
+            locale=message.locale,
+        )
+        mid = message.message_id
+        events: list[Event] = [
+            Event(
+                "message_received",
+                {"text": message.text, "user_id": message.user_id, "channel": message.channel},
+                mid,
+            )
+        ]
+
+        with self._timed("guard"):
+            verdict = self.guard.inbound(message.text)
+        events.append(
+            Event(
+                "guard_inbound",
+                {
+                    "pii": [s.type for s in verdict.pii],
+                    "flagged": verdict.flagged,
+                    "categories": list(verdict.categories),
+                    "injection_score": verdict.injection_score,
+                },
+                mid,
+            )
+        )
+
+        with self._timed("nlu"):
+            parse = self.nlu.parse(message.text, locale_hint=message.locale or snapshot.locale)
+        locale: Locale = parse.language
+        events.append(Event("nlu_parsed", _parse_payload(parse), mid))
+
+        owner: Owner = snapshot.owner
+        if owner == "agent":
+            # A person owns the conversation: the bot records the message and stays silent.
+            result = TurnResult(
+                conversation_id=message.conversation_id,
+                message_id=mid,
+                reply=Reply(text=""),
+                intent=parse.intent,
+                entities=parse.entities,
+                state="handoff",
+                handoff=True,
+                owner="agent",
+            )
+            events.append(Event("bot_silent", {"reason": "agent_owns_conversation"}, mid))
+            await self.store.commit_turn(message, snapshot, events, result)
+            return result
+        if owner == "closed":
+            events.append(Event("owner_changed", {"from": "closed", "to": "bot", "reason": "customer_wrote"}, mid))
+            owner = "bot"
+
+        decision = await self._decide(snapshot.dialogue, parse, message, locale, events)
+
+        with self._timed("respond"):
+            reply = self.responder.render(decision, parse, locale)
+        with self._timed("guard"):
+            outbound = self.guard.outbound(reply.text)
+        if outbound.flagged:
+            events.append(Event("guard_outbound", {"categories": list(outbound.categories)}, mid))
+
+        new_owner: Owner = "agent" if decision.handoff else ("closed" if decision.close else "bot")
+        if new_owner != owner:
+            reason = decision.handoff_reason or ("resolved" if decision.close else "bot")
+            events.append(Event("owner_changed", {"from": owner, "to": new_owner, "reason": reason}, mid))
+        state_name = {"agent": "handoff", "closed": "closed"}.get(new_owner, decision.state.name)
+        result = TurnResult(
+            conversation_id=message.conversation_id,
+            message_id=mid,
+            reply=reply,
+            intent=parse.intent,
+            entities=parse.entities,
+            state=state_name,
+            handoff=decision.handoff,
+            owner=new_owner,
+        )
+        events.append(
+            Event(
+                "reply_sent",
+                {
+                    "text": reply.text,
+                    "citations": [c.id for c in reply.citations],
+                    "quick_replies": list(reply.quick_replies),
+                    "locale": locale,
+                    "model": None,
+                },
+                mid,
+            )
+        )
+        next_dialogue = DialogueState() if new_owner != "bot" else decision.state
+        updated = replace(snapshot, owner=new_owner, dialogue=next_dialogue, locale=locale)
+        with self._timed("store"):
+            await self.store.commit_turn(message, updated, events, result)
+        return result
+
+    async def _decide(
+        self,
+        state: DialogueState,
+        parse: Parse,
+        message: InboundMessage,
+        locale: Locale,
+        events: list[Event],
+    ) -> Decision:
+        mid = message.message_id
+        before = state.name
+        with self._timed("dialogue"):
+            decision = self.dialogue.step(state, parse)
+        context = _ToolContext(message.customer_key, locale, message.conversation_id)
+        rounds = 0
+        while decision.tool_calls:
+            rounds += 1
+            if rounds > MAX_TOOL_ROUNDS:
+                raise RuntimeError(f"flow {decision.state.flow!r} called tools more than {MAX_TOOL_ROUNDS} times")
+            with self._timed("tools"):
+                results = await self.actions.run(decision.tool_calls, context)
+            events.extend(_tool_event(r, mid) for r in results)
+            with self._timed("dialogue"):
+                decision = self.dialogue.resume(decision, results, parse)
+        events.append(
+            Event(
+                "dialogue_step",
+                {
+                    "from": before,
+                    "to": decision.state.name,
+                    "trace": decision.trace,
+                    "slots": decision.state.slots,
+                    "utterances": [u.template for u in decision.utterances],
+                    "handoff": decision.handoff,
+                    "handoff_reason": decision.handoff_reason,
+                    "close": decision.close,
+                },
+                mid,
+            )
+        )
+        return decision
+
+
+def _parse_payload(parse: Parse) -> dict[str, object]:
+    return {
+        "language": parse.language,
+        "intent": parse.intent.name,
+        "confidence": round(parse.intent.confidence, 4),
+        "ranking": [[s.name, round(s.confidence, 4)] for s in parse.ranking[:5]],
+        "entities": [{"type": e.type, "value": e.value, "start": e.start, "end": e.end} for e in parse.entities],
+        "act": parse.act,
+    }
+
+
+def _tool_event(result: ToolResult, message_id: str) -> Event:
+    return Event(
+        "tool_called",
+        {
+            "tool": result.call.name,
+            "args": result.call.args,
+            "ok": result.ok,
+            "error": result.error,
+            "result": result.data,
+            "ms": round(result.duration_ms, 2),
+        },
+        message_id,
+    )

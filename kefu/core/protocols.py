@@ -1,0 +1,109 @@
+"""The interfaces of the pipeline's steps. Implementations live in their own packages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from kefu.core.types import (
+    ConversationSnapshot,
+    Decision,
+    DialogueState,
+    Event,
+    GuardVerdict,
+    InboundMessage,
+    Locale,
+    Owner,
+    Parse,
+    Reply,
+    StoredTurn,
+    ToolCall,
+    ToolResult,
+    TranscriptMessage,
+    TurnResult,
+)
+
+
+class ConversationLocks(Protocol):
+    """Serialises the turns of one conversation (in-process or across processes)."""
+
+    def hold(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...
+
+
+class Guard(Protocol):
+    """Safety checks on the way in and on the way out."""
+
+    def inbound(self, text: str) -> GuardVerdict: ...
+
+    def outbound(self, text: str) -> GuardVerdict: ...
+
+
+class Understanding(Protocol):
+    """The NLU step: text (plus the dialogue context) to a ``Parse``."""
+
+    def parse(self, text: str, *, locale_hint: Locale | None = None) -> Parse: ...
+
+
+class DialoguePolicy(Protocol):
+    """The flow state machine. Pure: no I/O, tool calls are returned, not made."""
+
+    def step(self, state: DialogueState, parse: Parse) -> Decision: ...
+
+    def resume(self, decision: Decision, results: Sequence[ToolResult], parse: Parse) -> Decision: ...
+
+
+class ToolContext(Protocol):
+    customer_key: str
+    locale: Locale
+    conversation_id: str
+
+
+class Tool(Protocol):
+    """A business tool: order lookup, product search, refund, knowledge search..."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON schema of the arguments
+
+    async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]: ...
+
+
+class ActionRunner(Protocol):
+    async def run(self, calls: Sequence[ToolCall], context: ToolContext) -> list[ToolResult]: ...
+
+
+class Responder(Protocol):
+    """Turns the decision's utterances into the reply text in the customer's language."""
+
+    def render(self, decision: Decision, parse: Parse, locale: Locale) -> Reply: ...
+
+
+class ConversationStore(Protocol):
+    """Event-sourced conversation storage."""
+
+    async def find_turn(self, conversation_id: str, message_id: str) -> StoredTurn | None: ...
+
+    async def load(self, conversation_id: str) -> ConversationSnapshot | None: ...
+
+    async def commit_turn(
+        self,
+        message: InboundMessage,
+        snapshot: ConversationSnapshot,
+        events: Sequence[Event],
+        result: TurnResult,
+    ) -> None: ...
+
+    async def transcript(self, conversation_id: str) -> list[TranscriptMessage] | None: ...
+
+    async def add_feedback(self, conversation_id: str, rating: int, comment: str | None) -> bool: ...
+
+    async def set_owner(self, conversation_id: str, owner: Owner, reason: str) -> bool: ...
+
+    async def ping(self) -> None: ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> datetime: ...

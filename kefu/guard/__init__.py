@@ -1,0 +1,1 @@
+"""Safety: PII detection and redaction, moderation and prompt-injection checks."""

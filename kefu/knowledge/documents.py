@@ -1,0 +1,115 @@
+"""Knowledge documents (Markdown with YAML front matter) and their chunks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kefu.core.types import Locale
+
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+class DocumentError(ValueError):
+    """A knowledge file cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    id: str
+    language: Locale
+    title: str
+    body: str
+    source: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    doc_id: str
+    language: Locale
+    title: str  # the document's title
+    path: tuple[str, ...]  # headings above this chunk
+    text: str
+
+    @property
+    def heading_text(self) -> str:
+        return " / ".join((self.title, *self.path[1:])) if self.path else self.title
+
+
+def load_markdown(path: Path, language: Locale) -> Document:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{path}: not UTF-8 text") from exc
+    meta: dict[str, object] = {}
+    match = _FRONT_MATTER.match(raw)
+    if match:
+        try:
+            loaded = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError as exc:
+            raise DocumentError(f"{path}: bad front matter: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise DocumentError(f"{path}: front matter must be a mapping")
+        meta = loaded
+        raw = raw[match.end() :]
+    body = raw.strip()
+    if not body:
+        raise DocumentError(f"{path}: empty document")
+    title = str(meta.get("title") or _first_heading(body) or path.stem)
+    tags = meta.get("tags") or []
+    return Document(
+        id=str(meta.get("id") or path.stem),
+        language=language,
+        title=title,
+        body=body,
+        source=str(path),
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+    )
+
+
+def _first_heading(body: str) -> str | None:
+    for line in body.splitlines():
+        m = _HEADING.match(line)
+        if m:
+            return m.group(2)
+    return None
+
+
+def chunk_document(doc: Document) -> list[Chunk]:
+    """One chunk per section under the deepest heading; text before any heading belongs to the title."""
+    chunks: list[Chunk] = []
+    path: list[str] = []
+    lines: list[str] = []
+
+    def flush() -> None:
+        text = "\n".join(lines).strip()
+        if text:
+            chunks.append(Chunk(doc.id, doc.language, doc.title, tuple(path), text))
+        lines.clear()
+
+    for line in doc.body.splitlines():
+        m = _HEADING.match(line)
+        if m:
+            flush()
+            level = len(m.group(1))
+            del path[level - 1 :]
+            path.extend([""] * (level - 1 - len(path)))
+            path.append(m.group(2))
+        else:
+            lines.append(line)
+    flush()
+    return chunks
+
+
+def load_folder(folder: Path, language: Locale) -> list[Document]:
+    docs = [load_markdown(p, language) for p in sorted(folder.glob("*.md"))]
+    ids = [d.id for d in docs]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise DocumentError(f"{folder}: duplicate document id(s) {', '.join(dupes)}")
+    return docs

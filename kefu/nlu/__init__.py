@@ -1,0 +1,1 @@
+"""Understanding a message: language, intent (with confidence), dialogue act and entities."""

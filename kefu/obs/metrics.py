@@ -1,0 +1,48 @@
+"""Prometheus metrics on a registry owned by one app instance (no module-level state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """Implements the pipeline's ``TurnObserver``; label values are bounded (stages, channels, intents)."""
+
+    def __init__(self, intents: tuple[str, ...] = ()) -> None:
+        self.registry = CollectorRegistry()
+        self._known_intents = frozenset(intents)
+        self.turn_duration = Histogram(
+            "kefu_turn_duration_seconds",
+            "Time spent in each stage of a turn.",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.turns = Counter("kefu_turns_total", "Turns handled.", ["channel", "outcome"], registry=self.registry)
+        self.intents = Counter("kefu_intents_total", "Recognised intents.", ["intent"], registry=self.registry)
+        self.intent_confidence = Histogram(
+            "kefu_intent_confidence",
+            "Confidence of the recognised intent.",
+            buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+            registry=self.registry,
+        )
+        self.http_errors = Counter(
+            "kefu_http_errors_total", "Requests refused or failed, by error code.", ["code"], registry=self.registry
+        )
+        self.feedback = Counter("kefu_csat_ratings_total", "Customer ratings.", ["rating"], registry=self.registry)
+
+    def stage(self, name: str, seconds: float) -> None:
+        self.turn_duration.labels(name).observe(seconds)
+
+    def turn(self, channel: str, outcome: str, intent: str, confidence: float) -> None:
+        self.turns.labels(channel, outcome).inc()
+        self.intents.labels(intent if intent in self._known_intents else "other").inc()
+        self.intent_confidence.observe(confidence)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

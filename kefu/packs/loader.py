@@ -1,0 +1,206 @@
+"""Loading and checking a domain pack: a folder of YAML and Markdown, no code.
+
+Layout::
+
+    pack.yaml                      name, languages, intents, routing roles, entity patterns
+    nlu/intents.<lang>.yaml        {intents: {name: [examples]}}
+    nlu/acts.<lang>.yaml           {acts: {affirm|deny|stop: [examples]}}
+    flows/*.yaml                   dialogue flows (kefu.dialogue.flows)
+    templates/<lang>.yaml          reply templates
+    knowledge/<lang>/*.md          help articles (file stem = article id)
+    catalogue.yaml, orders.yaml    the demo backend's seed (optional)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from kefu.core.types import Locale
+from kefu.dialogue.flows import Flow, FlowError, load_flows
+from kefu.knowledge.documents import Chunk, Document, DocumentError, chunk_document, load_folder
+from kefu.nlu.entities import NameSpec
+from kefu.respond.templates import TemplateError, load_templates
+
+BUNDLED = Path(__file__).parent
+ACTS = ("affirm", "deny", "stop")
+# Templates the engine itself uses, whatever the flows say.
+ENGINE_TEMPLATES = ("handoff", "handoff_unfilled", "flow_stopped", "not_understood", "back_to_flow", "kb_answer")
+
+
+class PackError(ValueError):
+    """A pack cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    root: Path
+    languages: tuple[Locale, ...]
+    intents: tuple[str, ...]
+    fallback_intent: str
+    handoff_intents: tuple[str, ...]
+    closing_intents: tuple[str, ...]
+    negative_intents: tuple[str, ...]
+    intent_examples: dict[str, dict[str, list[str]]]  # language -> intent -> examples
+    act_examples: dict[str, dict[str, list[str]]]
+    flows: tuple[Flow, ...]
+    templates: dict[str, dict[str, str]]
+    documents: tuple[Document, ...]
+    entities: dict[str, Any]
+    catalogue: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+
+    def chunks(self) -> list[Chunk]:
+        return [c for d in self.documents for c in chunk_document(d)]
+
+    def intent_training_set(self) -> tuple[list[str], list[str]]:
+        texts, labels = [], []
+        for by_intent in self.intent_examples.values():
+            for intent, examples in by_intent.items():
+                texts.extend(examples)
+                labels.extend([intent] * len(examples))
+        return texts, labels
+
+    def act_training_set(self, other_label: str) -> tuple[list[str], list[str]]:
+        """Acts plus every intent example (except the ones that can mean "yes") as ``other_label``."""
+        texts, labels = [], []
+        for by_act in self.act_examples.values():
+            for act, examples in by_act.items():
+                texts.extend(examples)
+                labels.extend([act] * len(examples))
+        for by_intent in self.intent_examples.values():
+            for intent, examples in by_intent.items():
+                if intent not in self.closing_intents:
+                    texts.extend(examples)
+                    labels.extend([other_label] * len(examples))
+        return texts, labels
+
+    def product_names(self) -> list[NameSpec]:
+        specs = []
+        for product in self.catalogue:
+            names = [str(v) for v in (product.get("name") or {}).values()]
+            for aliases in (product.get("aliases") or {}).values():
+                names.extend(str(a) for a in aliases)
+            specs.append(NameSpec("product", str(product["sku"]), tuple(names)))
+        return specs
+
+    def fingerprint(self) -> str:
+        """Changes whenever the training data changes: the cache key of trained models."""
+        data = json.dumps([self.intent_examples, self.act_examples], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
+
+
+def _yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise PackError(f"{path}: missing")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PackError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _examples(path: Path, key: str, allowed: tuple[str, ...]) -> dict[str, list[str]]:
+    data = _yaml(path)
+    table = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        raise PackError(f"{path}: needs a '{key}' mapping of names to example lists")
+    out: dict[str, list[str]] = {}
+    for name, examples in table.items():
+        if name not in allowed:
+            raise PackError(f"{path}: {key[:-1]} {name!r} is not declared (known: {', '.join(allowed)})")
+        if not isinstance(examples, list) or not examples:
+            raise PackError(f"{path}: {key[:-1]} {name!r} needs a non-empty list of examples")
+        cleaned = [str(e).strip() for e in examples if str(e).strip()]
+        out[str(name)] = list(dict.fromkeys(cleaned))
+    return out
+
+
+def resolve(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    bundled = BUNDLED / name_or_path
+    if (bundled / "pack.yaml").is_file():
+        return bundled
+    raise PackError(f"pack {name_or_path!r}: neither a folder nor a bundled pack")
+
+
+def load_pack(name_or_path: str) -> Pack:
+    root = resolve(name_or_path)
+    meta = _yaml(root / "pack.yaml")
+    if not isinstance(meta, dict):
+        raise PackError(f"{root / 'pack.yaml'}: must be a mapping")
+    languages = tuple(meta.get("languages") or ())
+    if not languages or any(lang not in ("zh", "en") for lang in languages):
+        raise PackError(f"{root / 'pack.yaml'}: 'languages' must list zh and/or en")
+    intents = tuple(str(i) for i in meta.get("intents") or ())
+    if len(intents) < 2:
+        raise PackError(f"{root / 'pack.yaml'}: 'intents' must list at least two intents")
+    roles = meta.get("roles") or {}
+    try:
+        flows = tuple(load_flows(root / "flows"))
+        templates = load_templates(root / "templates", list(languages))
+        documents: list[Document] = []
+        for language in languages:
+            folder = root / "knowledge" / language
+            if folder.is_dir():
+                documents.extend(load_folder(folder, cast(Locale, language)))
+    except (FlowError, TemplateError, DocumentError) as exc:
+        raise PackError(str(exc)) from exc
+    pack = Pack(
+        name=str(meta.get("name") or root.name),
+        root=root,
+        languages=cast(tuple[Locale, ...], languages),
+        intents=intents,
+        fallback_intent=str(roles.get("fallback_intent", "out_of_scope")),
+        handoff_intents=tuple(roles.get("handoff_intents", ["human_agent"])),
+        closing_intents=tuple(roles.get("closing_intents", ["thanks", "goodbye"])),
+        negative_intents=tuple(roles.get("negative_intents", ["complaint"])),
+        intent_examples={lang: _examples(root / "nlu" / f"intents.{lang}.yaml", "intents", intents) for lang in languages},
+        act_examples={lang: _examples(root / "nlu" / f"acts.{lang}.yaml", "acts", ACTS) for lang in languages},
+        flows=flows,
+        templates=templates,
+        documents=tuple(documents),
+        entities=dict(meta.get("entities") or {}),
+        catalogue=list((_yaml(root / "catalogue.yaml") or {}).get("products", []))
+        if (root / "catalogue.yaml").is_file()
+        else [],
+        orders=list((_yaml(root / "orders.yaml") or {}).get("orders", [])) if (root / "orders.yaml").is_file() else [],
+    )
+    problems = check_pack(pack)
+    if problems:
+        raise PackError(f"pack {pack.name} ({root}):\n  " + "\n  ".join(problems))
+    return pack
+
+
+def check_pack(pack: Pack, tool_names: set[str] | None = None) -> list[str]:
+    """Cross-file checks: every intent has examples, flows use declared intents, templates and tools exist."""
+    problems: list[str] = []
+    for language, by_intent in pack.intent_examples.items():
+        for intent in pack.intents:
+            if len(by_intent.get(intent, [])) < 2:
+                problems.append(f"nlu/intents.{language}.yaml: intent {intent!r} needs at least 2 examples")
+    for role in (pack.fallback_intent, *pack.handoff_intents, *pack.closing_intents, *pack.negative_intents):
+        if role not in pack.intents:
+            problems.append(f"pack.yaml: roles name intent {role!r}, which 'intents' does not declare")
+    needed = set(ENGINE_TEMPLATES)
+    for flow in pack.flows:
+        for intent in flow.triggers:
+            if intent not in pack.intents:
+                problems.append(f"{flow.source}: flow {flow.name!r}: trigger {intent!r} is not a declared intent")
+        needed |= flow.templates()
+        if tool_names is not None:
+            for tool in sorted(flow.tools() - tool_names):
+                problems.append(f"{flow.source}: flow {flow.name!r}: unknown tool {tool!r}")
+    if not any(pack.fallback_intent in f.triggers for f in pack.flows):
+        problems.append(f"flows: no flow is triggered by the fallback intent {pack.fallback_intent!r}")
+    for language, table in pack.templates.items():
+        for key in sorted(needed - set(table)):
+            problems.append(f"templates/{language}.yaml: missing template {key!r}")
+    return problems

@@ -1,0 +1,134 @@
+"""The composition root: builds every step of the pipeline once, from the settings and the pack."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kefu.actions.demo_shop import DemoShop
+from kefu.actions.http_shop import HttpShop
+from kefu.actions.runner import ToolRunner
+from kefu.actions.shop import ShopBackend
+from kefu.actions.tools import SearchKnowledge, shop_tools
+from kefu.config import Settings
+from kefu.core.pipeline import Pipeline
+from kefu.core.protocols import ConversationLocks
+from kefu.dialogue.engine import DialogueConfig, FlowEngine
+from kefu.guard.basic import PiiGuard
+from kefu.knowledge.index import KnowledgeIndex
+from kefu.knowledge.tokens import warm_up
+from kefu.nlu.encoder import SentenceEncoder, UseEncoder
+from kefu.nlu.entities import build_extractor
+from kefu.nlu.pack_models import load_or_train
+from kefu.nlu.service import NluService
+from kefu.obs.metrics import Metrics
+from kefu.packs.loader import Pack, PackError, check_pack, load_pack
+from kefu.respond.template_responder import TemplateResponder
+from kefu.store.conversations import SqlConversationStore
+from kefu.store.database import create_engine, migrate
+from kefu.store.locks import InProcessLocks, RedisLocks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pack: Pack
+    encoder: SentenceEncoder
+    nlu: NluService
+    knowledge: KnowledgeIndex
+    engine: AsyncEngine
+    store: SqlConversationStore
+    tools: ToolRunner
+    responder: TemplateResponder
+    metrics: Metrics
+    pipeline: Pipeline
+    _closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for closer in reversed(self._closers):
+            result = closer()
+            if hasattr(result, "__await__"):
+                await result
+        await self.engine.dispose()
+
+
+def build_understanding(pack: Pack, settings: Settings, encoder: SentenceEncoder) -> NluService:
+    models = load_or_train(pack, encoder, settings.resolved_model_cache_dir, progress=lambda m: log.info(m))
+    return NluService(
+        encoder,
+        models.intents,
+        models.acts,
+        build_extractor(pack.entities, pack.product_names()),
+        threshold=settings.intent_threshold,
+        fallback_intent=pack.fallback_intent,
+        default_locale=settings.default_locale,
+    )
+
+
+def build_dialogue(pack: Pack) -> FlowEngine:
+    fallback = next(f.name for f in pack.flows if pack.fallback_intent in f.triggers)
+    config = DialogueConfig(
+        handoff_intents=frozenset(pack.handoff_intents),
+        closing_intents=frozenset(pack.closing_intents),
+        negative_intents=frozenset(pack.negative_intents),
+        fallback_flow=fallback,
+    )
+    return FlowEngine(pack.flows, config)
+
+
+async def build_runtime(settings: Settings) -> Runtime:
+    pack = load_pack(settings.pack)
+    encoder = UseEncoder()
+    nlu = build_understanding(pack, settings, encoder)
+    warm_up()
+    knowledge = KnowledgeIndex(pack.chunks(), encoder)
+    closers: list[Callable[[], Any]] = []
+
+    engine = create_engine(settings.resolved_database_url)
+    await migrate(engine)
+    store = SqlConversationStore(engine)
+
+    shop: ShopBackend
+    if settings.tools_base_url:
+        http_shop = HttpShop(settings.tools_base_url, api_key=settings.tools_api_key, timeout_s=settings.tools_timeout_s)
+        closers.append(http_shop.close)
+        shop = http_shop
+    else:
+        demo = DemoShop(engine)
+        await demo.seed(pack.orders, pack.catalogue)
+        shop = demo
+    runner = ToolRunner(
+        [*shop_tools(shop), SearchKnowledge(knowledge, settings.knowledge_min_score)], timeout_s=settings.tools_timeout_s
+    )
+    problems = check_pack(pack, set(runner.tools))
+    if problems:
+        raise PackError("\n".join(problems))
+
+    locks: ConversationLocks
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url)
+        closers.append(redis.aclose)
+        locks = RedisLocks(redis, timeout_s=settings.lock_timeout_s)
+    else:
+        locks = InProcessLocks(settings.lock_timeout_s)
+
+    responder = TemplateResponder(pack.templates, settings.default_locale)
+    metrics = Metrics(pack.intents)
+    pipeline = Pipeline(
+        locks=locks,
+        guard=PiiGuard(),
+        nlu=nlu,
+        dialogue=build_dialogue(pack),
+        actions=runner,
+        responder=responder,
+        store=store,
+        observer=metrics,
+    )
+    return Runtime(settings, pack, encoder, nlu, knowledge, engine, store, runner, responder, metrics, pipeline, closers)

@@ -1,0 +1,1 @@
+"""Persistence: the event-sourced conversation store, migrations and conversation locks."""

@@ -1,0 +1,214 @@
+"""The event-sourced conversation store on SQLAlchemy (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from kefu.core.types import (
+    ConversationSnapshot,
+    DialogueState,
+    DuplicateMessage,
+    Event,
+    InboundMessage,
+    Locale,
+    Owner,
+    Role,
+    StoredTurn,
+    TranscriptMessage,
+    TurnResult,
+)
+from kefu.store.models import ConversationRow, EventRow, FeedbackRow, TurnRow
+
+# Event types that carry a transcript line, and who spoke it.
+_TRANSCRIPT_ROLES: dict[str, Role] = {"message_received": "user", "reply_sent": "bot", "agent_message": "agent"}
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class SqlConversationStore:
+    """Appends each turn's events, the turn's answer and the conversation projection in one transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def find_turn(self, conversation_id: str, message_id: str) -> StoredTurn | None:
+        async with self._sessions() as session:
+            row = await session.get(TurnRow, (conversation_id, message_id))
+            if row is None:
+                return None
+            return StoredTurn(TurnResult.from_dict(row.result, replayed=True), row.request_sha256)
+
+    async def load(self, conversation_id: str) -> ConversationSnapshot | None:
+        async with self._sessions() as session:
+            row = await session.get(ConversationRow, conversation_id)
+            if row is None:
+                return None
+            return ConversationSnapshot(
+                conversation_id=row.id,
+                owner=cast(Owner, row.owner),
+                dialogue=DialogueState.from_dict(row.dialogue),
+                last_seq=row.last_seq,
+                user_id=row.user_id,
+                channel=row.channel,
+                locale=cast(Locale | None, row.locale),
+            )
+
+    async def commit_turn(
+        self,
+        message: InboundMessage,
+        snapshot: ConversationSnapshot,
+        events: Sequence[Event],
+        result: TurnResult,
+    ) -> None:
+        now = datetime.now(UTC)
+        first_seq = snapshot.last_seq + 1
+        last_seq = snapshot.last_seq + len(events)
+        try:
+            async with self._sessions.begin() as session:
+                await self._upsert_conversation(session, message, snapshot, last_seq, now)
+                await session.execute(
+                    insert(EventRow),
+                    [
+                        {
+                            "conversation_id": message.conversation_id,
+                            "seq": first_seq + i,
+                            "type": e.type,
+                            "message_id": e.message_id,
+                            "payload": e.payload,
+                            "created_at": now,
+                        }
+                        for i, e in enumerate(events)
+                    ],
+                )
+                session.add(
+                    TurnRow(
+                        conversation_id=message.conversation_id,
+                        message_id=message.message_id,
+                        first_seq=first_seq,
+                        last_seq=last_seq,
+                        request_sha256=message.request_sha256,
+                        result=result.to_dict(),
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as exc:
+            raise DuplicateMessage(f"{message.conversation_id}/{message.message_id}") from exc
+
+    async def _upsert_conversation(
+        self,
+        session: Any,
+        message: InboundMessage,
+        snapshot: ConversationSnapshot,
+        last_seq: int,
+        now: datetime,
+    ) -> None:
+        values = {
+            "owner": snapshot.owner,
+            "dialogue": snapshot.dialogue.to_dict(),
+            "locale": snapshot.locale,
+            "last_seq": last_seq,
+            "updated_at": now,
+        }
+        if snapshot.last_seq == 0:
+            session.add(
+                ConversationRow(
+                    id=message.conversation_id,
+                    user_id=message.user_id,
+                    channel=message.channel,
+                    created_at=now,
+                    **values,
+                )
+            )
+            await session.flush()
+            return
+        # Optimistic check on last_seq: a writer that lost a race (no lock held) fails instead of forking the log.
+        updated = await session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == message.conversation_id, ConversationRow.last_seq == snapshot.last_seq)
+            .values(**values)
+        )
+        if updated.rowcount != 1:
+            raise IntegrityError("conversation changed concurrently", None, Exception("last_seq mismatch"))
+
+    async def append_events(
+        self, conversation_id: str, events: Sequence[Event], *, rows: Sequence[Any] = (), **changes: Any
+    ) -> bool:
+        """Append events (and extra rows) outside a customer turn, atomically; False if no such conversation."""
+        now = datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            row = await session.get(ConversationRow, conversation_id, with_for_update=True)
+            if row is None:
+                return False
+            session.add_all(rows)
+            for i, e in enumerate(events, start=1):
+                session.add(
+                    EventRow(
+                        conversation_id=conversation_id,
+                        seq=row.last_seq + i,
+                        type=e.type,
+                        message_id=e.message_id,
+                        payload=e.payload,
+                        created_at=now,
+                    )
+                )
+            row.last_seq += len(events)
+            row.updated_at = now
+            for key, value in changes.items():
+                setattr(row, key, value)
+        return True
+
+    async def add_feedback(self, conversation_id: str, rating: int, comment: str | None) -> bool:
+        feedback = FeedbackRow(
+            conversation_id=conversation_id, rating=rating, comment=comment, created_at=datetime.now(UTC)
+        )
+        event = Event("feedback", {"rating": rating, "comment": comment})
+        return await self.append_events(conversation_id, [event], rows=[feedback])
+
+    async def set_owner(self, conversation_id: str, owner: Owner, reason: str) -> bool:
+        snapshot = await self.load(conversation_id)
+        if snapshot is None:
+            return False
+        event = Event("owner_changed", {"from": snapshot.owner, "to": owner, "reason": reason})
+        dialogue = DialogueState().to_dict() if owner != "bot" else snapshot.dialogue.to_dict()
+        return await self.append_events(conversation_id, [event], owner=owner, dialogue=dialogue)
+
+    async def transcript(self, conversation_id: str) -> list[TranscriptMessage] | None:
+        async with self._sessions() as session:
+            if await session.get(ConversationRow, conversation_id) is None:
+                return None
+            rows = await session.execute(
+                select(EventRow.type, EventRow.payload, EventRow.created_at)
+                .where(EventRow.conversation_id == conversation_id, EventRow.type.in_(list(_TRANSCRIPT_ROLES)))
+                .order_by(EventRow.seq)
+            )
+            messages = []
+            for event_type, payload, created_at in rows:
+                text_value = str(payload.get("text", ""))
+                if event_type == "reply_sent" and not text_value:
+                    continue
+                messages.append(TranscriptMessage(_TRANSCRIPT_ROLES[event_type], text_value, _utc(created_at)))
+            return messages
+
+    async def events(self, conversation_id: str) -> list[tuple[int, str, str | None, dict[str, Any]]]:
+        """The raw event log, in order: ``(seq, type, message_id, payload)``."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(EventRow.seq, EventRow.type, EventRow.message_id, EventRow.payload)
+                .where(EventRow.conversation_id == conversation_id)
+                .order_by(EventRow.seq)
+            )
+            return [(seq, kind, mid, payload) for seq, kind, mid, payload in rows]

@@ -1,0 +1,120 @@
+"""SQLAlchemy 2 table definitions. The schema itself is created by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ConversationRow(Base):
+    """Projection of the event log: who owns the conversation and where its flow stands."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(256))
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    owner: Mapped[str] = mapped_column(String(16), default="bot")
+    locale: Mapped[str | None] = mapped_column(String(8))
+    dialogue: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_conversations_user_id", "user_id"),)
+
+
+class EventRow(Base):
+    """One step of one turn. ``seq`` numbers a conversation's events from 1 without gaps."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    type: Mapped[str] = mapped_column(String(48), nullable=False)
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq", name="uq_events_conversation_seq"),
+        Index("ix_events_type", "type"),
+    )
+
+
+class TurnRow(Base):
+    """The stored answer to one message; the key makes a retried message an idempotent replay."""
+
+    __tablename__ = "turns"
+
+    conversation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    first_seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    request_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    result: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    rating: Mapped[int] = mapped_column(Integer, nullable=False)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DemoProductRow(Base):
+    """The demo shop's catalogue, seeded from the pack."""
+
+    __tablename__ = "demo_products"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False)
+    stock: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class DemoOrderRow(Base):
+    """The demo shop's orders, seeded from the pack; every customer sees the same seed."""
+
+    __tablename__ = "demo_orders"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False)
+
+
+class DemoOrderChangeRow(Base):
+    """Changes a customer made to a demo order (cancel, return, address), scoped to that customer."""
+
+    __tablename__ = "demo_order_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    order_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_demo_changes_customer_order", "customer_key", "order_id"),
+        UniqueConstraint("customer_key", "order_id", "kind", name="uq_demo_change_once"),
+    )
