@@ -109,12 +109,19 @@ class SearchKnowledge:
         }
         if hits and hits[0].score >= self.min_score:
             best = hits[0]
+            sections = self.index.document_chunks(best.chunk.doc_id, context.locale)
             result.update(
                 found=True,
                 id=best.chunk.doc_id,
                 title=best.chunk.title,
                 section=best.chunk.heading_text,
-                answer=extract_answer(query, best.chunk.text, context.locale),
+                answer=extract_answer(
+                    query,
+                    [c.text for c in sections],
+                    context.locale,
+                    self.index.encoder,
+                    preferred=[c.position for c in sections].index(best.chunk.position),
+                ),
                 score=round(best.score, 4),
             )
         return result

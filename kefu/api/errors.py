@@ -72,7 +72,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI could not decode the body at all (for example it is not UTF-8).
+            return error_response(400, "invalid_json", "request body could not be parsed: it must be UTF-8 JSON")
+        code = _HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code == 400 else "http_error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(MessageIdConflict)

@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     # --- domain pack and models
     pack: str = "ecommerce"  # a bundled pack name or a path to a pack folder
     model_cache_dir: Path | None = None  # default: data_dir / "models"
-    intent_threshold: float = Field(0.45, ge=0.0, le=1.0)
-    knowledge_min_score: float = Field(0.30, ge=0.0, le=1.0)
+    intent_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    knowledge_min_score: float = Field(0.35, ge=0.0, le=1.0)
     default_locale: Literal["zh", "en"] = "zh"
 
     # --- request limits

@@ -259,9 +259,9 @@ class FlowEngine:
 
     def _reask(self, decision: Decision, parse: Parse, flow: Flow, slot_name: str, say: str | None) -> Decision:
         state = decision.state
-        state.slots.pop(slot_name, None)
-        if say:
+        if say:  # the message may quote the refused value ("no order 999999"), so render before clearing it
             decision.utterances.append(Utterance(say, self._context(state, parse)))
+        state.slots.pop(slot_name, None)
         return self._ask(decision, parse, flow, slot_name)
 
     def _handoff(

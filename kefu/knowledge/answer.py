@@ -1,15 +1,20 @@
-"""Extractive answers: the sentences of the best passage that match the question."""
+"""Extractive answers: the sentences of the best document's passages that best match the question."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+import numpy as np
 
 from kefu.core.types import Locale
 from kefu.knowledge.tokens import tokenize
+from kefu.nlu.encoder import SentenceEncoder
 
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=\.)\s+|\n+")
-_SHORT_ENOUGH = {"en": 420, "zh": 220}  # characters: a section this short is answered whole
-_MAX_SENTENCES = 3
+_BUDGET = {"en": 360, "zh": 180}  # characters: about two or three sentences
+_OVERLAP_WEIGHT = 0.04
+_PREFERRED_BONUS = 0.05  # the passage retrieval ranked first gets a small head start
 
 
 def split_sentences(text: str) -> list[str]:
@@ -17,21 +22,44 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if p and p.strip()]
 
 
-def extract_answer(question: str, passage: str, language: Locale) -> str:
-    """The whole passage when short; otherwise its sentences that share most words with the question."""
-    passage = passage.strip()
-    if len(passage) <= _SHORT_ENOUGH[language]:
-        return passage
-    sentences = split_sentences(passage)
+def extract_answer(
+    question: str,
+    passages: Sequence[str],
+    language: Locale,
+    encoder: SentenceEncoder | None = None,
+    preferred: int = 0,
+) -> str:
+    """The document's lead sentence, then sentences ranked by meaning (when an encoder is given) and
+    shared words, kept in document order, within a short budget. ``passages`` are one document's sections in order; ``preferred`` is the one
+    retrieval ranked first."""
+    sentences: list[str] = []
+    bonus: list[float] = []
+    for number, passage in enumerate(passages):
+        for sentence in split_sentences(passage):
+            sentences.append(sentence)
+            bonus.append(_PREFERRED_BONUS if number == preferred else 0.0)
+    if not sentences:
+        return ""
     wanted = set(tokenize(question, language))
-    scored = []
-    for position, sentence in enumerate(sentences):
-        overlap = len(wanted & set(tokenize(sentence, language)))
-        scored.append((overlap, -position, position))
-    best = sorted(scored, reverse=True)[:_MAX_SENTENCES]
-    if not best or best[0][0] == 0:
-        chosen = list(range(min(_MAX_SENTENCES, len(sentences))))
+    scores = np.array([_OVERLAP_WEIGHT * len(wanted & set(tokenize(s, language))) for s in sentences]) + np.array(bonus)
+    if encoder is not None:
+        vectors = encoder.encode([question, *sentences])
+        scores = scores + vectors[1:] @ vectors[0]
     else:
-        chosen = sorted(p for overlap, _, p in best if overlap > 0)
+        scores = scores - 0.001 * np.arange(len(sentences))  # without meaning, prefer the best passage's start
+    # Help articles open with their main statement: the lead sentence always comes first, then the
+    # sentences that best match the question.
+    chosen: list[int] = [0]
+    used = len(sentences[0])
+    for i in np.argsort(-scores):
+        if i == 0:
+            continue
+        length = len(sentences[i])
+        if chosen and used + length > _BUDGET[language]:
+            continue
+        chosen.append(int(i))
+        used += length
+        if used >= _BUDGET[language] * 0.6:
+            break
     joiner = "" if language == "zh" else " "
-    return joiner.join(sentences[i] for i in chosen)
+    return joiner.join(sentences[i] for i in sorted(chosen))

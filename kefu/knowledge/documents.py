@@ -35,6 +35,8 @@ class Chunk:
     title: str  # the document's title
     path: tuple[str, ...]  # headings above this chunk
     text: str
+    tags: tuple[str, ...] = ()  # the document's tags: words customers use that the prose may not
+    position: int = 0  # the chunk's place in its document
 
     @property
     def heading_text(self) -> str:
@@ -89,7 +91,7 @@ def chunk_document(doc: Document) -> list[Chunk]:
     def flush() -> None:
         text = "\n".join(lines).strip()
         if text:
-            chunks.append(Chunk(doc.id, doc.language, doc.title, tuple(path), text))
+            chunks.append(Chunk(doc.id, doc.language, doc.title, tuple(path), text, doc.tags, len(chunks)))
         lines.clear()
 
     for line in doc.body.splitlines():
