@@ -18,6 +18,11 @@ Usage::
 
     python bench/turn_latency.py [--requests 2000] [--warmup 200] [--concurrency 1,20]
                                  [--out bench/results/turn_latency.json] [--port-base 18100]
+                                 [--client httpx|raw]
+
+The default generator is httpx; on a small machine its own CPU cost per request dominates the floor at
+20 clients, so ``--client raw`` (a minimal HTTP/1.1 keep-alive client on asyncio streams) gives a floor
+closer to the server's own.
 
 Exit status: 0 when every request got a 200 (even if the target fails), 1 on errors.
 """
@@ -356,9 +361,7 @@ def parse_response_head(raw: bytes) -> tuple[int, int, bool]:
 
 
 @contextlib.asynccontextmanager
-async def open_clients(
-    kind: str, base_url: str, port: int, concurrency: int
-) -> AsyncIterator[list[TurnClient]]:
+async def open_clients(kind: str, base_url: str, port: int, concurrency: int) -> AsyncIterator[list[TurnClient]]:
     """``concurrency`` clients of the chosen kind, closed on exit."""
     if kind == "httpx":
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -548,9 +551,7 @@ def load_phase(
 ) -> Phase:
     """One closed-loop run with a progress bar; errors are printed with the server's output."""
     task = progress.add_task(label, total=total)
-    phase = asyncio.run(
-        run_load(server, client_kind, concurrency, total, run_id, lambda: progress.advance(task))
-    )
+    phase = asyncio.run(run_load(server, client_kind, concurrency, total, run_id, lambda: progress.advance(task)))
     if phase.errors:
         progress.console.print(f"[red]{label}: {phase.errors} errors[/]")
         for sample in phase.error_samples:
@@ -593,14 +594,10 @@ def run_benchmark(args: argparse.Namespace, console: Console) -> tuple[list[dict
                         if args.warmup > 0:
                             label = f"{name} c={concurrency} warm-up"
                             warm_id = f"{run_id}-w"
-                            warm = load_phase(
-                                progress, server, args.client, concurrency, args.warmup, warm_id, label
-                            )
+                            warm = load_phase(progress, server, args.client, concurrency, args.warmup, warm_id, label)
                             any_errors = any_errors or warm.errors > 0
                         label = f"{name} c={concurrency}"
-                        phase = load_phase(
-                            progress, server, args.client, concurrency, args.requests, run_id, label
-                        )
+                        phase = load_phase(progress, server, args.client, concurrency, args.requests, run_id, label)
                         any_errors = any_errors or phase.errors > 0
                         row = summarize(name, concurrency, phase)
                         results.append(row)
@@ -638,6 +635,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/] (servers stopped)")
+        return 130
 
     target = target_check(results)
     report = {

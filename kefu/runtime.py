@@ -97,7 +97,9 @@ async def build_runtime(settings: Settings) -> Runtime:
 
     shop: ShopBackend
     if settings.tools_base_url:
-        http_shop = HttpShop(settings.tools_base_url, api_key=settings.tools_api_key, timeout_s=settings.tools_timeout_s)
+        http_shop = HttpShop(
+            settings.tools_base_url, api_key=settings.tools_api_key, timeout_s=settings.tools_timeout_s
+        )
         closers.append(http_shop.close)
         shop = http_shop
     else:
@@ -105,7 +107,8 @@ async def build_runtime(settings: Settings) -> Runtime:
         await demo.seed(pack.orders, pack.catalogue)
         shop = demo
     runner = ToolRunner(
-        [*shop_tools(shop), SearchKnowledge(knowledge, settings.knowledge_min_score)], timeout_s=settings.tools_timeout_s
+        [*shop_tools(shop), SearchKnowledge(knowledge, settings.knowledge_min_score)],
+        timeout_s=settings.tools_timeout_s,
     )
     problems = check_pack(pack, set(runner.tools))
     if problems:
@@ -131,4 +134,6 @@ async def build_runtime(settings: Settings) -> Runtime:
         store=store,
         observer=metrics,
     )
-    return Runtime(settings, pack, encoder, nlu, knowledge, engine, store, runner, responder, metrics, pipeline, closers)
+    return Runtime(
+        settings, pack, encoder, nlu, knowledge, engine, store, runner, responder, metrics, pipeline, closers
+    )

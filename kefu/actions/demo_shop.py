@@ -59,7 +59,11 @@ class DemoShop:
             async with self._sessions.begin() as session:
                 session.add(
                     DemoOrderChangeRow(
-                        customer_key=customer, order_id=order_id, kind=kind, data=data, created_at=datetime.now(UTC)
+                        customer_key=customer,
+                        order_id=order_id,
+                        kind=kind,
+                        data=data,
+                        created_at=datetime.now(UTC),
                     )
                 )
             return True
@@ -129,7 +133,12 @@ class DemoShop:
             scored.sort(key=lambda t: (-t[0], t[1]))
             matches = [p for _, _, p in scored]
         products = [_product_view(p) for p in matches[:limit]]
-        return {"found": bool(products), "count": len(products), "products": products, "top": products[0] if products else None}
+        return {
+            "found": bool(products),
+            "count": len(products),
+            "products": products,
+            "top": products[0] if products else None,
+        }
 
 
 def _order_view(seed: dict[str, Any], changes: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:

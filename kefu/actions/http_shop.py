@@ -66,4 +66,9 @@ class HttpShop:
             params["sku"] = sku
         data = await self._call("GET", "/products", "", params=params) or {}
         products = list(data.get("products", []))[:limit]
-        return {"found": bool(products), "count": len(products), "products": products, "top": products[0] if products else None}
+        return {
+            "found": bool(products),
+            "count": len(products),
+            "products": products,
+            "top": products[0] if products else None,
+        }

@@ -25,7 +25,10 @@ class ToolRunner:
     def schemas(self) -> list[dict[str, object]]:
         """OpenAI-style function descriptions of every tool."""
         return [
-            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+            }
             for t in self.tools.values()
         ]
 

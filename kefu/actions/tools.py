@@ -7,7 +7,6 @@ from typing import Any
 
 from kefu.actions.shop import ShopBackend
 from kefu.core.protocols import Tool, ToolContext
-from kefu.knowledge.answer import extract_answer
 from kefu.knowledge.index import KnowledgeIndex
 
 _ORDER_ID = {"type": "string", "pattern": r"[0-9A-Za-z-]{4,32}", "description": "the order number"}
@@ -85,7 +84,9 @@ class SearchProducts:
     )
 
     async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
-        return await self.shop.search_products(str(args.get("query") or ""), args.get("sku"), int(args.get("limit") or 3))
+        return await self.shop.search_products(
+            str(args.get("query") or ""), args.get("sku"), int(args.get("limit") or 3)
+        )
 
 
 @dataclass
@@ -102,35 +103,37 @@ class SearchKnowledge:
 
     async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
         query = str(args["query"])
-        hits = self.index.search(query, context.locale, k=5)
+        vector = context.vector if query == context.text and context.vector is not None else self.index.embed(query)
+        hits = self.index.search(query, context.locale, k=5, embedding=vector)
         result: dict[str, Any] = {
             "found": False,
             "hits": [{"id": h.chunk.doc_id, "title": h.chunk.title, "score": round(h.score, 4)} for h in hits],
         }
         if hits and hits[0].score >= self.min_score:
             best = hits[0]
-            sections = self.index.document_chunks(best.chunk.doc_id, context.locale)
             result.update(
                 found=True,
                 id=best.chunk.doc_id,
                 title=best.chunk.title,
                 section=best.chunk.heading_text,
-                answer=extract_answer(
-                    query,
-                    [c.text for c in sections],
-                    context.locale,
-                    self.index.encoder,
-                    preferred=[c.position for c in sections].index(best.chunk.position),
-                ),
+                answer=self.index.answer(query, best, context.locale, vector),
                 score=round(best.score, 4),
             )
         return result
 
 
 def shop_tools(shop: ShopBackend) -> list[Tool]:
-    return [LookupOrder(shop), CancelOrder(shop), CreateReturn(shop), ChangeAddress(shop), SearchProducts(shop)]
+    return [
+        LookupOrder(shop),
+        CancelOrder(shop),
+        CreateReturn(shop),
+        ChangeAddress(shop),
+        SearchProducts(shop),
+    ]
 
 
 def builtin_tool_names() -> set[str]:
     """Names of the tools every runtime has (for checking a pack without building a runtime)."""
-    return {cls.name for cls in (LookupOrder, CancelOrder, CreateReturn, ChangeAddress, SearchProducts, SearchKnowledge)}
+    return {
+        cls.name for cls in (LookupOrder, CancelOrder, CreateReturn, ChangeAddress, SearchProducts, SearchKnowledge)
+    }

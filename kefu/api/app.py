@@ -41,7 +41,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (messages.router, conversations.router, chat_completions.router, health.router, ws.router, pages.router):
+    for router in (
+        messages.router,
+        conversations.router,
+        chat_completions.router,
+        health.router,
+        ws.router,
+        pages.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     if settings.cors_origins:

@@ -28,7 +28,12 @@ def check_key(runtime: Runtime, authorization: str | None) -> None:
         return
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing API key: send 'Authorization: Bearer <key>'",
+            {"WWW-Authenticate": "Bearer"},
+        )
     if not any(hmac.compare_digest(token.encode(), key.encode()) for key in keys):
         raise ApiError(401, "unauthorized", "invalid API key", {"WWW-Authenticate": "Bearer"})
 
@@ -37,7 +42,9 @@ def require_api_key(request: Request, runtime: RuntimeDep) -> None:
     check_key(runtime, request.headers.get("authorization"))
 
 
-def conversation_id(conversation_id: Annotated[str, Path(description="1-128 characters [A-Za-z0-9._:-]")]) -> str:
+def conversation_id(
+    conversation_id: Annotated[str, Path(description="1-128 characters [A-Za-z0-9._:-]")],
+) -> str:
     if not _ID.fullmatch(conversation_id):
         raise ApiError(400, "invalid_conversation_id", "conversation_id must be 1-128 characters of [A-Za-z0-9._:-]")
     return conversation_id

@@ -84,7 +84,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LockTimeout)
     async def _busy(_request: Request, exc: LockTimeout) -> JSONResponse:
-        return error_response(503, "conversation_busy", f"conversation {exc} is busy; retry shortly", {"Retry-After": "1"})
+        return error_response(
+            503, "conversation_busy", f"conversation {exc} is busy; retry shortly", {"Retry-After": "1"}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

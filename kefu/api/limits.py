@@ -52,7 +52,12 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
-            {"error": {"code": "payload_too_large", "message": f"request body is larger than {self.max_bytes} bytes"}}
+            {
+                "error": {
+                    "code": "payload_too_large",
+                    "message": f"request body is larger than {self.max_bytes} bytes",
+                }
+            }
         ).encode()
         await send(
             {

@@ -17,7 +17,9 @@ console = Console()
 
 def _show(data: dict[str, Any]) -> None:
     reply = data["reply"]
-    console.print(f"[bold green]kefu[/] [dim]({data['intent']['name']} {data['intent']['confidence']:.2f}, {data['state']})[/]")
+    console.print(
+        f"[bold green]kefu[/] [dim]({data['intent']['name']} {data['intent']['confidence']:.2f}, {data['state']})[/]"
+    )
     console.print(reply["text"] or "[dim](a human agent has this conversation)[/]")
     for citation in reply.get("citations", []):
         console.print(f"  [dim]source: {citation['title']} ({citation['id']})[/]")
@@ -70,7 +72,12 @@ async def run(
             if not text.strip():
                 continue
             message = InboundMessage(
-                conversation_id, uuid.uuid4().hex, text, datetime.now(UTC), channel="cli", locale=locale  # type: ignore[arg-type]
+                conversation_id,
+                uuid.uuid4().hex,
+                text,
+                datetime.now(UTC),
+                channel="cli",
+                locale=locale,  # type: ignore[arg-type]
             )
             result = await runtime.pipeline.handle(message)
             _show(result.to_dict())

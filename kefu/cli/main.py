@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,7 @@ from kefu.config import SettingsError, load_settings
 app = typer.Typer(help="kefu (客服): self-hosted customer-service system.", no_args_is_help=True)
 pack_app = typer.Typer(help="Domain packs: check and prepare.", no_args_is_help=True)
 app.add_typer(pack_app, name="pack")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 
 def _settings(**overrides: object) -> object:
@@ -45,7 +44,12 @@ def serve(
     configure_logging(settings.log_level, settings.log_json)
     console.print(f"kefu serving pack [bold]{settings.pack}[/] on [bold]http://{settings.host}:{settings.port}/[/]")
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on"
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
     )
 
 
@@ -54,7 +58,9 @@ def chat(
     url: Annotated[str | None, typer.Option(help="Talk to this server; without it kefu runs in-process.")] = None,
     conversation: Annotated[str | None, typer.Option(help="Conversation id (default: a new one).")] = None,
     locale: Annotated[str | None, typer.Option(help="zh or en (default: detected per message).")] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="KEFU_CLIENT_API_KEY", help="Bearer key for the server.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="KEFU_CLIENT_API_KEY", help="Bearer key for the server.")
+    ] = None,
 ) -> None:
     """A conversation in the terminal. Type 'exit' or Ctrl-D to leave."""
     if locale not in (None, "zh", "en"):
@@ -129,4 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

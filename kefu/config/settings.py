@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 _ENV_PREFIX = "KEFU_"
 
@@ -89,8 +91,8 @@ class Settings(BaseSettings):
     turn_deadline_s: float = Field(8.0, gt=0)
 
     # --- access
-    api_keys: list[str] = Field(default_factory=list)
-    cors_origins: list[str] = Field(default_factory=list)
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- business tools: empty base URL means the demo backend on seeded tables
     tools_base_url: str = ""
@@ -161,6 +163,10 @@ def load_settings(**overrides: Any) -> Settings:
     """Build and validate settings; any problem becomes one ``SettingsError`` naming the key."""
     try:
         return Settings(**overrides)
+    except SettingsError:
+        raise
+    except PydanticSettingsError as exc:
+        raise SettingsError(f"invalid settings: {exc} ({exc.__cause__})") from exc
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from kefu.core.protocols import (
     ActionRunner,
@@ -29,6 +29,7 @@ from kefu.core.types import (
     Owner,
     Parse,
     Reply,
+    StoredTurn,
     ToolResult,
     TurnResult,
 )
@@ -57,6 +58,8 @@ class _ToolContext:
     customer_key: str
     locale: Locale
     conversation_id: str
+    text: str
+    vector: Any
 
 
 class Pipeline:
@@ -94,26 +97,23 @@ class Pipeline:
     async def handle(self, message: InboundMessage) -> TurnResult:
         started = time.perf_counter()
         async with self.locks.hold(message.conversation_id):
-            previous = await self._replay(message)
-            if previous is not None:
-                return previous
+            stored, snapshot = await self.store.open_turn(message.conversation_id, message.message_id)
+            if stored is not None:
+                return self._replay(message, stored)
             try:
-                result = await self._turn(message)
+                result = await self._turn(message, snapshot)
             except DuplicateMessage:
                 # Another process stored this message first (no shared lock): answer with its reply.
-                previous = await self._replay(message)
-                if previous is None:
+                stored = await self.store.find_turn(message.conversation_id, message.message_id)
+                if stored is None:
                     raise
-                return previous
+                return self._replay(message, stored)
         self.observer.stage("total", time.perf_counter() - started)
         outcome = "handoff" if result.handoff else result.owner
         self.observer.turn(message.channel, outcome, result.intent.name, result.intent.confidence)
         return result
 
-    async def _replay(self, message: InboundMessage) -> TurnResult | None:
-        stored = await self.store.find_turn(message.conversation_id, message.message_id)
-        if stored is None:
-            return None
+    def _replay(self, message: InboundMessage, stored: StoredTurn) -> TurnResult:
         if stored.request_sha256 != message.request_sha256:
             raise MessageIdConflict(
                 f"message_id {message.message_id!r} was already used in this conversation for a different message"
@@ -122,8 +122,8 @@ class Pipeline:
         self.observer.turn(message.channel, "replayed", result.intent.name, result.intent.confidence)
         return result
 
-    async def _turn(self, message: InboundMessage) -> TurnResult:
-        snapshot = await self.store.load(message.conversation_id) or ConversationSnapshot(
+    async def _turn(self, message: InboundMessage, existing: ConversationSnapshot | None) -> TurnResult:
+        snapshot = existing or ConversationSnapshot(
             conversation_id=message.conversation_id,
             owner="bot",
             dialogue=DialogueState(),
@@ -236,7 +236,7 @@ class Pipeline:
         before = state.name
         with self._timed("dialogue"):
             decision = self.dialogue.step(state, parse)
-        context = _ToolContext(message.customer_key, locale, message.conversation_id)
+        context = _ToolContext(message.customer_key, locale, message.conversation_id, parse.text, parse.vector)
         rounds = 0
         while decision.tool_calls:
             rounds += 1

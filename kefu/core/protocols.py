@@ -55,9 +55,22 @@ class DialoguePolicy(Protocol):
 
 
 class ToolContext(Protocol):
-    customer_key: str
-    locale: Locale
-    conversation_id: str
+    """Who a tool acts for and in which language; the turn's message and its embedding."""
+
+    @property
+    def customer_key(self) -> str: ...
+
+    @property
+    def locale(self) -> Locale: ...
+
+    @property
+    def conversation_id(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def vector(self) -> Any: ...
 
 
 class Tool(Protocol):
@@ -84,6 +97,10 @@ class ConversationStore(Protocol):
     """Event-sourced conversation storage."""
 
     async def find_turn(self, conversation_id: str, message_id: str) -> StoredTurn | None: ...
+
+    async def open_turn(
+        self, conversation_id: str, message_id: str
+    ) -> tuple[StoredTurn | None, ConversationSnapshot | None]: ...
 
     async def load(self, conversation_id: str) -> ConversationSnapshot | None: ...
 

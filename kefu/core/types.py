@@ -73,6 +73,7 @@ class Parse:
     entities: tuple[Entity, ...] = ()
     act: str | None = None  # affirm / deny / stop, when the message is one
     act_confidence: float = 0.0
+    vector: Any = None  # the message's sentence embedding, reused by knowledge search in the same turn
 
     def entity(self, entity_type: str) -> Entity | None:
         return next((e for e in self.entities if e.type == entity_type), None)

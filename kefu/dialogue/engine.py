@@ -95,9 +95,11 @@ class FlowEngine:
         step = flow.step(state.step)
         act = self._act(parse)
         context = self._context(state, parse)
-        if any(evaluate(condition, context) for condition in step.yes_if):
-            answer = "yes"
-        elif act == "affirm" or (act is None and intent in self.config.closing_intents):
+        if (
+            any(evaluate(condition, context) for condition in step.yes_if)
+            or act == "affirm"
+            or (act is None and intent in self.config.closing_intents)
+        ):
             answer = "yes"
         elif act == "deny" or intent in self.config.negative_intents:
             answer = "no"
@@ -288,7 +290,11 @@ class FlowEngine:
         entities.update({e.type: e.value for e in parse.entities})
         context = {k: v for k, v in state.memory.items() if not k.startswith("_")}
         context.update(
-            slots=dict(state.slots), entities=entities, text=parse.text, intent=parse.intent.name, act=parse.act
+            slots=dict(state.slots),
+            entities=entities,
+            text=parse.text,
+            intent=parse.intent.name,
+            act=parse.act,
         )
         return context
 

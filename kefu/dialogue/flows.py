@@ -148,7 +148,19 @@ def _parse_step(source: str, flow: str, position: int, raw: Any) -> Step:
         raise _fail(source, flow, step_id, f"needs exactly one of {', '.join(STEP_KINDS)}; found {kinds or 'none'}")
     kind = kinds[0]
     allowed = {
-        "id", kind, "say", "next", "args", "save", "else", "yes", "no", "yes_if", "yes_say", "no_say", "cite",
+        "id",
+        kind,
+        "say",
+        "next",
+        "args",
+        "save",
+        "else",
+        "yes",
+        "no",
+        "yes_if",
+        "yes_say",
+        "no_say",
+        "cite",
         "quick_replies",
     }
     unknown = sorted(set(raw) - allowed)
@@ -160,7 +172,11 @@ def _parse_step(source: str, flow: str, position: int, raw: Any) -> Step:
             raise _fail(source, flow, step_id, "'branch' must be a non-empty list of {if, then}")
         cases = []
         for case in arg:
-            if not isinstance(case, dict) or not isinstance(case.get("if"), dict) or not isinstance(case.get("then"), str):
+            if (
+                not isinstance(case, dict)
+                or not isinstance(case.get("if"), dict)
+                or not isinstance(case.get("then"), str)
+            ):
                 raise _fail(source, flow, step_id, "each branch case needs 'if' (a mapping) and 'then' (a step id)")
             cases.append(Case(case["if"], case["then"]))
         arg = tuple(cases)
@@ -280,6 +296,8 @@ def load_flows(folder: Path) -> list[Flow]:
         names[flow.name] = flow.source
         for intent in flow.triggers:
             if intent in triggers:
-                raise FlowError(f"{flow.source}: flow {flow.name!r}: intent {intent!r} already triggers {triggers[intent]}")
+                raise FlowError(
+                    f"{flow.source}: flow {flow.name!r}: intent {intent!r} already triggers {triggers[intent]}"
+                )
             triggers[intent] = flow.name
     return flows

@@ -1,4 +1,4 @@
-"""Extractive answers: the sentences of the best document's passages that best match the question."""
+"""Extractive answers: the lead sentence of the best document, then its sentences that match the question."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import numpy as np
 
 from kefu.core.types import Locale
 from kefu.knowledge.tokens import tokenize
-from kefu.nlu.encoder import SentenceEncoder
+from kefu.nlu.encoder import Vectors
 
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=\.)\s+|\n+")
 _BUDGET = {"en": 360, "zh": 180}  # characters: about two or three sentences
 _OVERLAP_WEIGHT = 0.04
-_PREFERRED_BONUS = 0.05  # the passage retrieval ranked first gets a small head start
+_PREFERRED_BONUS = 0.05  # sentences of the section retrieval ranked first get a small head start
 
 
 def split_sentences(text: str) -> list[str]:
@@ -22,43 +22,32 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if p and p.strip()]
 
 
-def extract_answer(
+def pick_sentences(
     question: str,
-    passages: Sequence[str],
+    query_vector: Vectors | None,
+    sentences: Sequence[str],
+    sentence_vectors: Vectors | None,
+    preferred: Sequence[bool],
     language: Locale,
-    encoder: SentenceEncoder | None = None,
-    preferred: int = 0,
 ) -> str:
-    """The document's lead sentence, then sentences ranked by meaning (when an encoder is given) and
-    shared words, kept in document order, within a short budget. ``passages`` are one document's sections in order; ``preferred`` is the one
-    retrieval ranked first."""
-    sentences: list[str] = []
-    bonus: list[float] = []
-    for number, passage in enumerate(passages):
-        for sentence in split_sentences(passage):
-            sentences.append(sentence)
-            bonus.append(_PREFERRED_BONUS if number == preferred else 0.0)
+    """Help articles open with their main statement: the lead sentence comes first, then the sentences
+    that best match the question by meaning and shared words, in document order, within a short budget."""
     if not sentences:
         return ""
     wanted = set(tokenize(question, language))
-    scores = np.array([_OVERLAP_WEIGHT * len(wanted & set(tokenize(s, language))) for s in sentences]) + np.array(bonus)
-    if encoder is not None:
-        vectors = encoder.encode([question, *sentences])
-        scores = scores + vectors[1:] @ vectors[0]
-    else:
-        scores = scores - 0.001 * np.arange(len(sentences))  # without meaning, prefer the best passage's start
-    # Help articles open with their main statement: the lead sentence always comes first, then the
-    # sentences that best match the question.
-    chosen: list[int] = [0]
+    scores = np.array([_OVERLAP_WEIGHT * len(wanted & set(tokenize(s, language))) for s in sentences])
+    scores += np.where(np.asarray(preferred, dtype=bool), _PREFERRED_BONUS, 0.0)
+    if query_vector is not None and sentence_vectors is not None:
+        scores += sentence_vectors @ query_vector
+    chosen = [0]
     used = len(sentences[0])
     for i in np.argsort(-scores):
         if i == 0:
             continue
-        length = len(sentences[i])
-        if chosen and used + length > _BUDGET[language]:
+        if used + len(sentences[i]) > _BUDGET[language]:
             continue
         chosen.append(int(i))
-        used += length
+        used += len(sentences[i])
         if used >= _BUDGET[language] * 0.6:
             break
     joiner = "" if language == "zh" else " "

@@ -46,6 +46,12 @@ class TextClassifier:
         self.vectorizer = vectorizer
         self.head = head
         self.labels: tuple[str, ...] = tuple(str(c) for c in head.classes_)
+        # Inference by hand: sklearn's input validation costs more than the arithmetic on one message.
+        weights = np.ascontiguousarray(head.coef_.T)
+        dims = weights.shape[0] - len(vectorizer.vocabulary_)
+        self._embedding_weights = weights[:dims] * _EMBEDDING_WEIGHT
+        self._gram_weights = weights[dims:]
+        self._bias = head.intercept_.copy()
 
     # ---------------------------------------------------------------- training
     @classmethod
@@ -63,7 +69,9 @@ class TextClassifier:
         counts = Counter(labels)
         if len(counts) < 2:
             raise ValueError("training needs at least two labels")
-        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), lowercase=True, sublinear_tf=True, min_df=1)
+        vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(1, 3), lowercase=True, sublinear_tf=True, min_df=1
+        )
         grams = vectorizer.fit_transform(texts)
         vectors = encoder.encode(texts) if embeddings is None else embeddings
         head = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
@@ -73,7 +81,13 @@ class TextClassifier:
     # ---------------------------------------------------------------- prediction
     def predict_proba(self, texts: Sequence[str], embeddings: Vectors) -> npt.NDArray[np.float64]:
         grams = self.vectorizer.transform(texts)
-        proba: npt.NDArray[np.float64] = self.head.predict_proba(_features(embeddings, grams))
+        scores = embeddings @ self._embedding_weights + np.asarray(grams @ self._gram_weights) + self._bias
+        if scores.shape[1] == 1:  # two classes: one logistic output for the second
+            positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+            return np.column_stack([1.0 - positive, positive])
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        proba: npt.NDArray[np.float64] = exp / exp.sum(axis=1, keepdims=True)
         return proba
 
     def predict(self, text: str, embedding: Vectors) -> Prediction:

@@ -118,7 +118,9 @@ def build_extractor(config: Mapping[str, object], products: Iterable[NameSpec] =
             except re.error as exc:
                 raise ValueError(f"entity {kind!r}: bad pattern: {exc}") from exc
             group = raw.get("group", 0)
-            patterns.append(PatternSpec(kind, compiled, int(group) if isinstance(group, int) else 0, bool(raw.get("digits"))))
+            patterns.append(
+                PatternSpec(kind, compiled, int(group) if isinstance(group, int) else 0, bool(raw.get("digits")))
+            )
         elif "keywords" in raw:
             by_lang = raw["keywords"]
             if not isinstance(by_lang, Mapping):

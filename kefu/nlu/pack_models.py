@@ -52,7 +52,11 @@ def load_or_train(
 ) -> PackModels:
     folder = model_folder(pack, encoder, cache_dir)
     try:
-        return PackModels(TextClassifier.load(folder / "intents", encoder), TextClassifier.load(folder / "acts", encoder), folder)
+        return PackModels(
+            TextClassifier.load(folder / "intents", encoder),
+            TextClassifier.load(folder / "acts", encoder),
+            folder,
+        )
     except ModelFormatError as exc:
         log.info("training %s models (%s)", pack.name, exc)
     return train_pack_models(pack, encoder, folder, progress)

@@ -50,4 +50,5 @@ class NluService:
             entities=self.extractor.extract(text),
             act=act_name,
             act_confidence=act.scores[0] if act_name else 0.0,
+            vector=embedding,
         )

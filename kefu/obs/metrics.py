@@ -32,7 +32,10 @@ class Metrics:
             registry=self.registry,
         )
         self.http_errors = Counter(
-            "kefu_http_errors_total", "Requests refused or failed, by error code.", ["code"], registry=self.registry
+            "kefu_http_errors_total",
+            "Requests refused or failed, by error code.",
+            ["code"],
+            registry=self.registry,
         )
         self.feedback = Counter("kefu_csat_ratings_total", "Customer ratings.", ["rating"], registry=self.registry)
 

@@ -30,7 +30,14 @@ from kefu.respond.templates import TemplateError, load_templates
 BUNDLED = Path(__file__).parent
 ACTS = ("affirm", "deny", "stop")
 # Templates the engine itself uses, whatever the flows say.
-ENGINE_TEMPLATES = ("handoff", "handoff_unfilled", "flow_stopped", "not_understood", "back_to_flow", "kb_answer")
+ENGINE_TEMPLATES = (
+    "handoff",
+    "handoff_unfilled",
+    "flow_stopped",
+    "not_understood",
+    "back_to_flow",
+    "kb_answer",
+)
 
 
 class PackError(ValueError):
@@ -162,7 +169,9 @@ def load_pack(name_or_path: str) -> Pack:
         handoff_intents=tuple(roles.get("handoff_intents", ["human_agent"])),
         closing_intents=tuple(roles.get("closing_intents", ["thanks", "goodbye"])),
         negative_intents=tuple(roles.get("negative_intents", ["complaint"])),
-        intent_examples={lang: _examples(root / "nlu" / f"intents.{lang}.yaml", "intents", intents) for lang in languages},
+        intent_examples={
+            lang: _examples(root / "nlu" / f"intents.{lang}.yaml", "intents", intents) for lang in languages
+        },
         act_examples={lang: _examples(root / "nlu" / f"acts.{lang}.yaml", "acts", ACTS) for lang in languages},
         flows=flows,
         templates=templates,

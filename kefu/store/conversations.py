@@ -26,7 +26,11 @@ from kefu.core.types import (
 from kefu.store.models import ConversationRow, EventRow, FeedbackRow, TurnRow
 
 # Event types that carry a transcript line, and who spoke it.
-_TRANSCRIPT_ROLES: dict[str, Role] = {"message_received": "user", "reply_sent": "bot", "agent_message": "agent"}
+_TRANSCRIPT_ROLES: dict[str, Role] = {
+    "message_received": "user",
+    "reply_sent": "bot",
+    "agent_message": "agent",
+}
 
 
 def _utc(value: datetime) -> datetime:
@@ -52,20 +56,31 @@ class SqlConversationStore:
                 return None
             return StoredTurn(TurnResult.from_dict(row.result, replayed=True), row.request_sha256)
 
+    async def open_turn(
+        self, conversation_id: str, message_id: str
+    ) -> tuple[StoredTurn | None, ConversationSnapshot | None]:
+        """What a new turn needs, in one round trip: an earlier answer to this message, and the conversation."""
+        async with self.engine.connect() as connection:
+            turn = (
+                await connection.execute(
+                    select(TurnRow.result, TurnRow.request_sha256).where(
+                        TurnRow.conversation_id == conversation_id, TurnRow.message_id == message_id
+                    )
+                )
+            ).first()
+            if turn is not None:
+                return StoredTurn(TurnResult.from_dict(turn.result, replayed=True), turn.request_sha256), None
+            row = (
+                await connection.execute(select(ConversationRow).where(ConversationRow.id == conversation_id))
+            ).first()
+        if row is None:
+            return None, None
+        return None, _snapshot(row)
+
     async def load(self, conversation_id: str) -> ConversationSnapshot | None:
         async with self._sessions() as session:
             row = await session.get(ConversationRow, conversation_id)
-            if row is None:
-                return None
-            return ConversationSnapshot(
-                conversation_id=row.id,
-                owner=cast(Owner, row.owner),
-                dialogue=DialogueState.from_dict(row.dialogue),
-                last_seq=row.last_seq,
-                user_id=row.user_id,
-                channel=row.channel,
-                locale=cast(Locale | None, row.locale),
-            )
+            return None if row is None else _snapshot(row)
 
     async def commit_turn(
         self,
@@ -77,10 +92,38 @@ class SqlConversationStore:
         now = datetime.now(UTC)
         first_seq = snapshot.last_seq + 1
         last_seq = snapshot.last_seq + len(events)
+        state = {
+            "owner": snapshot.owner,
+            "dialogue": snapshot.dialogue.to_dict(),
+            "locale": snapshot.locale,
+            "last_seq": last_seq,
+            "updated_at": now,
+        }
         try:
-            async with self._sessions.begin() as session:
-                await self._upsert_conversation(session, message, snapshot, last_seq, now)
-                await session.execute(
+            async with self.engine.begin() as connection:
+                if snapshot.last_seq == 0:
+                    await connection.execute(
+                        insert(ConversationRow).values(
+                            id=message.conversation_id,
+                            user_id=message.user_id,
+                            channel=message.channel,
+                            created_at=now,
+                            **state,
+                        )
+                    )
+                else:
+                    # Optimistic check on last_seq: a writer that lost a race fails instead of forking the log.
+                    updated = await connection.execute(
+                        update(ConversationRow)
+                        .where(
+                            ConversationRow.id == message.conversation_id,
+                            ConversationRow.last_seq == snapshot.last_seq,
+                        )
+                        .values(**state)
+                    )
+                    if updated.rowcount != 1:
+                        raise DuplicateMessage(f"{message.conversation_id}: changed by another writer")
+                await connection.execute(
                     insert(EventRow),
                     [
                         {
@@ -94,8 +137,8 @@ class SqlConversationStore:
                         for i, e in enumerate(events)
                     ],
                 )
-                session.add(
-                    TurnRow(
+                await connection.execute(
+                    insert(TurnRow).values(
                         conversation_id=message.conversation_id,
                         message_id=message.message_id,
                         first_seq=first_seq,
@@ -107,42 +150,6 @@ class SqlConversationStore:
                 )
         except IntegrityError as exc:
             raise DuplicateMessage(f"{message.conversation_id}/{message.message_id}") from exc
-
-    async def _upsert_conversation(
-        self,
-        session: Any,
-        message: InboundMessage,
-        snapshot: ConversationSnapshot,
-        last_seq: int,
-        now: datetime,
-    ) -> None:
-        values = {
-            "owner": snapshot.owner,
-            "dialogue": snapshot.dialogue.to_dict(),
-            "locale": snapshot.locale,
-            "last_seq": last_seq,
-            "updated_at": now,
-        }
-        if snapshot.last_seq == 0:
-            session.add(
-                ConversationRow(
-                    id=message.conversation_id,
-                    user_id=message.user_id,
-                    channel=message.channel,
-                    created_at=now,
-                    **values,
-                )
-            )
-            await session.flush()
-            return
-        # Optimistic check on last_seq: a writer that lost a race (no lock held) fails instead of forking the log.
-        updated = await session.execute(
-            update(ConversationRow)
-            .where(ConversationRow.id == message.conversation_id, ConversationRow.last_seq == snapshot.last_seq)
-            .values(**values)
-        )
-        if updated.rowcount != 1:
-            raise IntegrityError("conversation changed concurrently", None, Exception("last_seq mismatch"))
 
     async def append_events(
         self, conversation_id: str, events: Sequence[Event], *, rows: Sequence[Any] = (), **changes: Any
@@ -212,3 +219,15 @@ class SqlConversationStore:
                 .order_by(EventRow.seq)
             )
             return [(seq, kind, mid, payload) for seq, kind, mid, payload in rows]
+
+
+def _snapshot(row: Any) -> ConversationSnapshot:
+    return ConversationSnapshot(
+        conversation_id=row.id,
+        owner=cast(Owner, row.owner),
+        dialogue=DialogueState.from_dict(row.dialogue),
+        last_seq=row.last_seq,
+        user_id=row.user_id,
+        channel=row.channel,
+        locale=cast(Locale | None, row.locale),
+    )

@@ -47,7 +47,9 @@ async def test_reused_message_id_with_other_text_is_refused(runtime: Runtime) ->
 async def test_fifty_concurrent_messages_keep_arrival_order(runtime: Runtime) -> None:
     cid = f"p-{uuid.uuid4().hex}"
     texts = [f"how much is shipping to Shanghai? (question {i})" for i in range(50)]
-    results = await asyncio.gather(*(runtime.pipeline.handle(message(cid, t, f"m{i:02d}")) for i, t in enumerate(texts)))
+    results = await asyncio.gather(
+        *(runtime.pipeline.handle(message(cid, t, f"m{i:02d}")) for i, t in enumerate(texts))
+    )
     assert len({r.message_id for r in results}) == 50
     transcript = await runtime.store.transcript(cid)
     assert transcript is not None

@@ -29,7 +29,10 @@ def test_bundled_flows_load() -> None:
         ("name: f\nsteps:\n  - {id: a, ask: order_id}\n", "step 'a': unknown slot 'order_id'"),
         ("name: f\nsteps:\n  - {id: a, call: lookup_order}\n", "step 'a': a 'call' step needs 'save'"),
         ("name: f\nsteps:\n  - {id: a, say: x}\n  - {id: a, say: y}\n", "step 'a': step ids must be unique"),
-        ("name: f\nsteps:\n  - {id: a, branch: [{if: {x: 1}, then: zz}]}\n", "step 'a': then -> unknown step 'zz'"),
+        (
+            "name: f\nsteps:\n  - {id: a, branch: [{if: {x: 1}, then: zz}]}\n",
+            "step 'a': then -> unknown step 'zz'",
+        ),
         ("name: f\nsteps:\n  - {id: a, confirm: q, 'yes': b}\n", "step 'a': yes -> unknown step 'b'"),
         ("name: f\nsteps:\n  - {id: a, say: x, colour: red}\n", "step 'a': unknown key(s) colour"),
         ("name: f\nsteps: []\n", "flow 'f': 'steps' must be a non-empty list"),

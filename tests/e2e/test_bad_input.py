@@ -24,7 +24,12 @@ def url(server: str, cid: str) -> str:
         (b'{"text": "\\ud800"}', {"content-type": "application/json"}, 422, "invalid_text"),
         (b'{"text": "\xff\xfe hi"}', {"content-type": "application/json"}, 400, "invalid_json"),
         (b'{"text": "hi", "locale": "fr"}', {"content-type": "application/json"}, 422, "invalid_request"),
-        (b'{"text": "hi", "message_id": "bad id!"}', {"content-type": "application/json"}, 422, "invalid_request"),
+        (
+            b'{"text": "hi", "message_id": "bad id!"}',
+            {"content-type": "application/json"},
+            422,
+            "invalid_request",
+        ),
         (b'{"text": "hi", "unknown": 1}', {"content-type": "application/json"}, 422, "invalid_request"),
         (b"[1, 2]", {"content-type": "application/json"}, 422, "invalid_request"),
         (b"", {"content-type": "application/json"}, 422, "invalid_request"),

@@ -22,7 +22,12 @@ def talk(server: str, *texts: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "texts",
-    [("where is my order 100001?",), ("帮我查一下订单100001的物流",), ("where's my package", "100001"), ("我的快递到哪了", "订单号100001")],
+    [
+        ("where is my order 100001?",),
+        ("帮我查一下订单100001的物流",),
+        ("where's my package", "100001"),
+        ("我的快递到哪了", "订单号100001"),
+    ],
 )
 def test_100001_is_shipped_with_tracking(server: str, texts: tuple[str, ...]) -> None:
     last = talk(server, *texts)[-1]
@@ -47,7 +52,10 @@ def test_100002_can_be_returned_within_seven_days(server: str, texts: tuple[str,
 
 @pytest.mark.parametrize(
     ("texts", "word"),
-    [(("please cancel order 100003", "yes, cancel it"), "cancelled"), (("100003 那个音箱我不要了 帮我取消", "确认取消"), "已为您取消")],
+    [
+        (("please cancel order 100003", "yes, cancel it"), "cancelled"),
+        (("100003 那个音箱我不要了 帮我取消", "确认取消"), "已为您取消"),
+    ],
 )
 def test_100003_can_be_cancelled(server: str, texts: tuple[str, ...], word: str) -> None:
     ask, done = talk(server, *texts)
@@ -64,7 +72,10 @@ def test_100003_cancelled_by_one_customer_is_still_open_for_another(server: str)
 @pytest.mark.parametrize(
     ("texts", "refusal"),
     [
-        (("can I return order 100004 for no reason?", "the left earbud stopped working, it's defective"), "expired"),
+        (
+            ("can I return order 100004 for no reason?", "the left earbud stopped working, it's defective"),
+            "expired",
+        ),
         (("订单100004能七天无理由退货吗", "左耳机没声音了，是质量问题"), "超过 7 天无理由退货期"),
     ],
 )

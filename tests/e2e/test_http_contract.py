@@ -21,13 +21,25 @@ def test_reply_shape(server: str) -> None:
     response = httpx.post(f"{server}/v1/conversations/{new_id()}/messages", json={"text": "你好", "user_id": "u1"})
     assert response.status_code == 200
     data = response.json()
-    assert set(data) == {"conversation_id", "message_id", "reply", "intent", "entities", "state", "handoff", "owner", "model"}
+    assert set(data) == {
+        "conversation_id",
+        "message_id",
+        "reply",
+        "intent",
+        "entities",
+        "state",
+        "handoff",
+        "owner",
+        "model",
+    }
     assert set(data["reply"]) == {"text", "citations", "quick_replies"}
     assert data["model"] is None and data["owner"] == "bot" and data["intent"]["name"] == "greeting"
 
 
 def test_knowledge_answer_is_cited(server: str) -> None:
-    data = httpx.post(f"{server}/v1/conversations/{new_id()}/messages", json={"text": "how long is the warranty?"}).json()
+    data = httpx.post(
+        f"{server}/v1/conversations/{new_id()}/messages", json={"text": "how long is the warranty?"}
+    ).json()
     assert data["reply"]["citations"] and data["reply"]["citations"][0]["id"] == "warranty"
     assert "1-year" in data["reply"]["text"] or "12 months" in data["reply"]["text"]
 
@@ -51,7 +63,10 @@ def test_fifty_concurrent_posts_leave_fifty_ordered_pairs(server: str) -> None:
         async with httpx.AsyncClient(base_url=server, timeout=60) as client:
             return await asyncio.gather(
                 *(
-                    client.post(f"/v1/conversations/{cid}/messages", json={"text": f"运费怎么算？第{i}问", "message_id": f"m{i}"})
+                    client.post(
+                        f"/v1/conversations/{cid}/messages",
+                        json={"text": f"运费怎么算？第{i}问", "message_id": f"m{i}"},
+                    )
                     for i in range(50)
                 )
             )

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from kefu.knowledge.answer import extract_answer, split_sentences
+from kefu.knowledge.answer import pick_sentences, split_sentences
 from kefu.knowledge.documents import DocumentError, chunk_document, load_markdown
 from kefu.runtime import Runtime
 from tests.conftest import DATA
@@ -44,7 +44,9 @@ def test_unanswerable_questions_stay_below_the_threshold(runtime: Runtime) -> No
 
 def test_chunks_follow_headings(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "doc.md"
-    path.write_text("---\ntitle: Returns\ntags: [refund]\n---\n# Returns\nIntro.\n## Window\n7 days.\n## Costs\nYou pay.\n")
+    path.write_text(
+        "---\ntitle: Returns\ntags: [refund]\n---\n# Returns\nIntro.\n## Window\n7 days.\n## Costs\nYou pay.\n"
+    )
     doc = load_markdown(path, "en")
     chunks = chunk_document(doc)
     assert doc.id == "doc" and doc.title == "Returns" and doc.tags == ("refund",)
@@ -58,16 +60,20 @@ def test_chunks_follow_headings(tmp_path) -> None:  # type: ignore[no-untyped-de
 def test_empty_or_binary_documents_are_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     empty = tmp_path / "empty.md"
     empty.write_text("---\ntitle: x\n---\n\n")
-    with pytest.raises(DocumentError, match="empty.md: empty document"):
+    with pytest.raises(DocumentError, match=r"empty\.md: empty document"):
         load_markdown(empty, "en")
     binary = tmp_path / "bin.md"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(DocumentError, match="bin.md: not UTF-8"):
+    with pytest.raises(DocumentError, match=r"bin\.md: not UTF-8"):
         load_markdown(binary, "en")
 
 
-def test_extractive_answer_prefers_the_matching_sentence(runtime: Runtime) -> None:
-    passage = "Shipping is free over 99 yuan. Returns are accepted for 7 days. The warranty lasts one year."
-    answer = extract_answer("how long is the warranty", [passage], "en", runtime.encoder)
-    assert "warranty lasts one year" in answer
+def test_extractive_answer_is_lead_plus_matching_sentence(runtime: Runtime) -> None:
+    sentences = split_sentences(
+        "Shipping is free over 99 yuan. Returns are accepted for 7 days. The warranty lasts one year."
+    )
+    question = "how long is the warranty"
+    vectors = runtime.encoder.encode([question, *sentences])
+    answer = pick_sentences(question, vectors[0], sentences, vectors[1:], [False] * 3, "en")
+    assert answer.startswith("Shipping is free") and "warranty lasts one year" in answer
     assert split_sentences("一句话。两句话！three. four") == ["一句话。", "两句话！", "three.", "four"]

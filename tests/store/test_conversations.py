@@ -90,7 +90,9 @@ async def test_stale_snapshot_cannot_fork_the_log(store: SqlConversationStore) -
     assert stale is not None
     await _turn(store, "e", "m2")
     with pytest.raises(DuplicateMessage):
-        await store.commit_turn(message("e", "x", "m3"), stale, [Event("message_received", {}, "m3")], _result("e", "m3"))
+        await store.commit_turn(
+            message("e", "x", "m3"), stale, [Event("message_received", {}, "m3")], _result("e", "m3")
+        )
     assert [mid for _, _, mid, _ in await store.events("e")].count("m3") == 0
 
 

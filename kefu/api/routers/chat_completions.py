@@ -45,7 +45,11 @@ async def chat_completions(body: ChatCompletionRequest, runtime: RuntimeDep) -> 
     text = _text_of(body.messages[last].content)
     conversation_id = body.user or f"oa-{uuid.uuid4().hex}"
     if not valid_id(conversation_id):
-        raise ApiError(400, "invalid_conversation_id", "user (the conversation id) must be 1-128 characters of [A-Za-z0-9._:-]")
+        raise ApiError(
+            400,
+            "invalid_conversation_id",
+            "user (the conversation id) must be 1-128 characters of [A-Za-z0-9._:-]",
+        )
     message_id = "oa-" + hashlib.sha256(f"{last}\x1f{text}".encode()).hexdigest()[:32]
     message = inbound(MessageIn(text=text, message_id=message_id, channel="openai"), conversation_id, runtime.settings)
     result = await runtime.pipeline.handle(message)

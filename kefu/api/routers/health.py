@@ -27,7 +27,9 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks["index"] = "ok" if runtime.knowledge.size > 0 else "empty"
     checks["model"] = "ok" if runtime.nlu.intents.labels else "missing"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/metrics")

@@ -15,9 +15,7 @@ router = APIRouter(prefix="/v1/conversations", tags=["messages"], dependencies=[
 
 
 @router.post("/{conversation_id}/messages", response_model=TurnOut, responses=ERRORS)
-async def post_message(
-    conversation_id: ConversationId, body: MessageIn, request: Request, runtime: RuntimeDep
-) -> Any:
+async def post_message(conversation_id: ConversationId, body: MessageIn, request: Request, runtime: RuntimeDep) -> Any:
     """Send one customer message and get the bot's reply. A repeated ``message_id`` returns the first reply."""
     message = inbound(body, conversation_id, runtime.settings)
     result = await runtime.pipeline.handle(message)

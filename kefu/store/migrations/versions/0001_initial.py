@@ -36,7 +36,10 @@ def upgrade() -> None:
         "events",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column(
-            "conversation_id", sa.String(128), sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+            "conversation_id",
+            sa.String(128),
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("type", sa.String(48), nullable=False),
@@ -49,7 +52,10 @@ def upgrade() -> None:
     op.create_table(
         "turns",
         sa.Column(
-            "conversation_id", sa.String(128), sa.ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+            "conversation_id",
+            sa.String(128),
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("message_id", sa.String(128), primary_key=True),
         sa.Column("first_seq", sa.Integer, nullable=False),
@@ -62,7 +68,10 @@ def upgrade() -> None:
         "feedback",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column(
-            "conversation_id", sa.String(128), sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+            "conversation_id",
+            sa.String(128),
+            sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("rating", sa.Integer, nullable=False),
         sa.Column("comment", sa.Text),
