@@ -12,9 +12,18 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: install serve test lint typecheck bench clean
+.PHONY: install browser serve test lint typecheck bench clean
 
-install: $(STAMP) $(PREPARED)
+install: $(STAMP) $(PREPARED) browser
+
+# The browser tests drive Debian's chromium (never a downloaded browser); CJK fonts for readable screenshots.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk) >/dev/null \
+	      || echo "warning: could not install chromium; the browser test will be skipped"; \
+	  else echo "note: chromium not installed (needs root and apt-get); the browser test will be skipped"; fi; \
+	fi
 
 $(VENV)/bin/activate:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (kefu needs Python 3.11+)"; exit 1; }

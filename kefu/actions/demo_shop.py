@@ -11,12 +11,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from kefu.store.models import DemoOrderChangeRow, DemoOrderRow, DemoProductRow
 
+_SEED_LOCK_KEY = 0x6B656675 + 1
 _WORD = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff]")
 
 
@@ -28,6 +29,9 @@ class DemoShop:
     async def seed(self, orders: list[dict[str, Any]], products: list[dict[str, Any]]) -> None:
         """Make the tables hold exactly the pack's seed (customers' changes are kept)."""
         async with self._sessions.begin() as session:
+            if session.bind.dialect.name == "postgresql":
+                # Replicas starting together would otherwise delete and insert the same rows at once.
+                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEED_LOCK_KEY})
             await session.execute(delete(DemoOrderRow))
             await session.execute(delete(DemoProductRow))
             session.add_all(DemoOrderRow(order_id=str(o["id"]), data=o) for o in orders)
