@@ -44,6 +44,8 @@ serve: install
 	$(VENV)/bin/kefu serve --host $(HOST) --port $(PORT)
 
 test: install
+	$(VENV)/bin/ruff check kefu tests bench
+	$(VENV)/bin/mypy kefu
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: install

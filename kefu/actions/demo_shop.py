@@ -23,13 +23,14 @@ _WORD = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff]")
 
 class DemoShop:
     def __init__(self, engine: AsyncEngine) -> None:
+        self._dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._products: list[dict[str, Any]] = []
 
     async def seed(self, orders: list[dict[str, Any]], products: list[dict[str, Any]]) -> None:
         """Make the tables hold exactly the pack's seed (customers' changes are kept)."""
         async with self._sessions.begin() as session:
-            if session.bind.dialect.name == "postgresql":
+            if self._dialect == "postgresql":
                 # Replicas starting together would otherwise delete and insert the same rows at once.
                 await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEED_LOCK_KEY})
             await session.execute(delete(DemoOrderRow))

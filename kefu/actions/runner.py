@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable, Sequence
 
 from kefu.actions.schema import ArgumentError, validate
 from kefu.core.protocols import Tool, ToolContext
 from kefu.core.types import ToolCall, ToolResult
+
+log = logging.getLogger(__name__)
 
 
 class UnknownTool(KeyError):
@@ -51,6 +54,9 @@ class ToolRunner:
             error = f"timed out after {self.timeout_s:g} s"
         except ToolFailure as exc:
             error = str(exc)
+        except Exception as exc:  # a broken backend must not cost the customer their turn
+            log.exception("tool %s failed", call.name, extra={"tool": call.name})
+            error = f"{type(exc).__name__}: {exc}"
         return ToolResult(call, False, {"found": False}, error, (time.perf_counter() - started) * 1000)
 
 

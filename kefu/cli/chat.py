@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from kefu.config import Settings
 from kefu.core.types import InboundMessage
 
 console = Console()
@@ -39,7 +40,7 @@ async def run(
     conversation: str | None,
     locale: str | None,
     api_key: str | None,
-    settings_factory: Callable[..., object],
+    settings_factory: Callable[..., Settings],
 ) -> None:
     conversation_id = conversation or f"cli-{uuid.uuid4().hex[:12]}"
     console.print(f"[dim]conversation {conversation_id}; 'exit' to leave[/]")
@@ -60,11 +61,9 @@ async def run(
                 _show(data)
         return
 
-    from kefu.config import Settings
     from kefu.runtime import build_runtime
 
     settings = settings_factory()
-    assert isinstance(settings, Settings)
     with console.status("loading kefu"):
         runtime = await build_runtime(settings)
     try:

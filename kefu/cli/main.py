@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from kefu.cli import chat as chat_cli
-from kefu.config import SettingsError, load_settings
+from kefu.config import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="kefu (客服): self-hosted customer-service system.", no_args_is_help=True)
 pack_app = typer.Typer(help="Domain packs: check and prepare.", no_args_is_help=True)
@@ -19,7 +19,7 @@ app.add_typer(pack_app, name="pack")
 console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 
-def _settings(**overrides: object) -> object:
+def _settings(**overrides: object) -> Settings:
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
@@ -36,11 +36,9 @@ def serve(
     import uvicorn
 
     from kefu.api import create_app
-    from kefu.config import Settings
     from kefu.obs.logs import configure_logging
 
     settings = _settings(host=host, port=port)
-    assert isinstance(settings, Settings)
     configure_logging(settings.log_level, settings.log_json)
     console.print(f"kefu serving pack [bold]{settings.pack}[/] on [bold]http://{settings.host}:{settings.port}/[/]")
     uvicorn.run(
@@ -101,14 +99,12 @@ def pack_prepare(
     """Train and cache the pack's intent and dialogue-act models (done by `make install`)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from kefu.config import Settings
     from kefu.nlu.classifier import ModelFormatError, TextClassifier
     from kefu.nlu.encoder import UseEncoder
     from kefu.nlu.pack_models import model_folder, train_pack_models
     from kefu.packs.loader import PackError, load_pack
 
     settings = _settings(pack=pack)
-    assert isinstance(settings, Settings)
     try:
         loaded = load_pack(settings.pack)
     except PackError as exc:

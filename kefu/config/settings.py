@@ -88,7 +88,6 @@ class Settings(BaseSettings):
     # --- request limits
     max_text_chars: int = Field(4000, ge=1, le=100_000)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
-    turn_deadline_s: float = Field(8.0, gt=0)
 
     # --- access
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -98,11 +97,6 @@ class Settings(BaseSettings):
     tools_base_url: str = ""
     tools_api_key: str = ""
     tools_timeout_s: float = Field(5.0, gt=0)
-
-    # --- LLM gateway (used by the LLM issue; registered at start-up when set)
-    llm_base_url: str = ""
-    llm_model: str = ""
-    llm_api_key: str = ""
 
     @classmethod
     def settings_customise_sources(
@@ -140,7 +134,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis:// or rediss://")
         return value
 
-    @field_validator("tools_base_url", "llm_base_url")
+    @field_validator("tools_base_url")
     @classmethod
     def _check_http_url(cls, value: str) -> str:
         if value and not re.match(r"^https?://", value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,8 +33,12 @@ from kefu.core.types import (
     StoredTurn,
     ToolResult,
     TurnResult,
+    Utterance,
 )
 
+log = logging.getLogger(__name__)
+
+FAILURE_TEMPLATE = "handoff_error"  # said when a turn fails inside kefu; every pack has it
 MAX_TOOL_ROUNDS = 8  # a flow that keeps calling tools past this is a bug in the flow, not a reason to hang
 
 
@@ -181,9 +186,19 @@ class Pipeline:
             events.append(Event("owner_changed", {"from": "closed", "to": "bot", "reason": "customer_wrote"}, mid))
             owner = "bot"
 
-        decision = await self._decide(snapshot.dialogue, parse, message, locale, events)
-
-        with self._timed("respond"):
+        try:
+            decision = await self._decide(snapshot.dialogue, parse, message, locale, events)
+            with self._timed("respond"):
+                reply = self.responder.render(decision, parse, locale)
+        except Exception as exc:  # a broken flow or template must not lose the customer's message
+            log.exception("turn failed; handing over", extra={"conversation_id": message.conversation_id})
+            events.append(Event("turn_failed", {"error": f"{type(exc).__name__}: {exc}"}, mid))
+            decision = Decision(
+                state=DialogueState(),
+                utterances=[Utterance(FAILURE_TEMPLATE)],
+                handoff=True,
+                handoff_reason="internal_error",
+            )
             reply = self.responder.render(decision, parse, locale)
         with self._timed("guard"):
             outbound = self.guard.outbound(reply.text)

@@ -161,3 +161,18 @@ async def test_http_backend_unreachable() -> None:
     finally:
         await shop.close()
     await asyncio.sleep(0)
+
+
+class _Exploding:
+    def __init__(self) -> None:
+        self.name = "explode"
+        self.description = "always fails"
+        self.parameters: dict[str, Any] = {"type": "object", "properties": {}}
+
+    async def __call__(self, args: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise RuntimeError("database went away")
+
+
+async def test_unexpected_tool_error_becomes_a_failed_result() -> None:
+    result = (await ToolRunner([_Exploding()]).run([ToolCall("explode", {}, "x")], Context("c")))[0]
+    assert not result.ok and result.error == "RuntimeError: database went away"

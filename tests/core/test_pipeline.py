@@ -97,3 +97,32 @@ async def test_flow_position_is_kept_between_turns(runtime: Runtime) -> None:
     await runtime.pipeline.handle(message(cid, "where is my order"))
     state = await runtime.store.load(cid)
     assert state is not None and state.dialogue.waiting == "slot:order_id"
+
+
+class _BrokenDialogue:
+    """Stands for a flow bug: every step raises."""
+
+    def step(self, state: object, parse: object) -> object:
+        raise RuntimeError("flow bug")
+
+    def resume(self, decision: object, results: object, parse: object) -> object:
+        raise RuntimeError("flow bug")
+
+
+async def test_a_failing_turn_keeps_the_message_and_hands_over(runtime: Runtime) -> None:
+    from kefu.core.pipeline import Pipeline
+
+    broken = Pipeline(
+        locks=runtime.pipeline.locks,
+        guard=runtime.pipeline.guard,
+        nlu=runtime.nlu,
+        dialogue=_BrokenDialogue(),  # type: ignore[arg-type]
+        actions=runtime.tools,
+        responder=runtime.responder,
+        store=runtime.store,
+    )
+    cid = f"p-{uuid.uuid4().hex}"
+    result = await broken.handle(message(cid, "where is order 100001"))
+    assert result.handoff and result.owner == "agent" and "human colleague" in result.reply.text
+    kinds = [kind for _, kind, _, _ in await runtime.store.events(cid)]
+    assert "turn_failed" in kinds and kinds[0] == "message_received"

@@ -29,7 +29,8 @@ def two_servers(postgres_url: str, redis_url: str, tmp_path_factory: pytest.Temp
 
 
 def test_demo_order_on_postgres(two_servers: list[str]) -> None:
-    data = httpx.post(f"{two_servers[0]}/v1/conversations/pg-{uuid.uuid4().hex}/messages", json={"text": "订单100001到哪了"})
+    url = f"{two_servers[0]}/v1/conversations/pg-{uuid.uuid4().hex}/messages"
+    data = httpx.post(url, json={"text": "订单100001到哪了"})
     assert data.status_code == 200 and "SF1234567890" in data.json()["reply"]["text"]
 
 
