@@ -202,8 +202,17 @@ class Pipeline:
             reply = self.responder.render(decision, parse, locale)
         with self._timed("guard"):
             outbound = self.guard.outbound(reply.text)
-        if outbound.flagged:
-            events.append(Event("guard_outbound", {"categories": list(outbound.categories)}, mid))
+        events.append(
+            Event(
+                "guard_outbound",
+                {
+                    "pii": [s.type for s in outbound.pii],
+                    "flagged": outbound.flagged,
+                    "categories": list(outbound.categories),
+                },
+                mid,
+            )
+        )
 
         new_owner: Owner = "agent" if decision.handoff else ("closed" if decision.close else "bot")
         if new_owner != owner:

@@ -167,8 +167,12 @@ class FlowEngine:
 
     # ------------------------------------------------------------------ running flows
     def _start(self, decision: Decision, parse: Parse, intent: str) -> Decision:
-        flow = self.by_intent.get(intent) or self.flows[self.config.fallback_flow]
-        return self._begin(decision, parse, flow)
+        flow = self.by_intent.get(intent)
+        if flow is None or flow.name == self.config.fallback_flow:
+            # An unclear message that carries, say, only an order number starts the flow that wants it.
+            kinds = {e.type for e in parse.entities}
+            flow = next((f for f in self.flows.values() if kinds & set(f.trigger_entities)), None)
+        return self._begin(decision, parse, flow or self.flows[self.config.fallback_flow])
 
     def _begin(self, decision: Decision, parse: Parse, flow: Flow) -> Decision:
         state = decision.state

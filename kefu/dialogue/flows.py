@@ -87,6 +87,7 @@ class Flow:
     source: str
     digression: bool = False  # may interrupt another flow, which then continues
     description: str = ""
+    trigger_entities: tuple[str, ...] = ()  # also starts when an unclear message carries one of these
 
     def index(self, step_id: str) -> int:
         for i, step in enumerate(self.steps):
@@ -243,7 +244,7 @@ def parse_flow(raw: Any, source: str) -> Flow:
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise _fail(source, None, None, "a flow needs a 'name'")
-    unknown = sorted(set(raw) - {"name", "trigger", "slots", "steps", "digression", "description"})
+    unknown = sorted(set(raw) - {"name", "trigger", "trigger_entity", "slots", "steps", "digression", "description"})
     if unknown:
         raise _fail(source, name, None, f"unknown key(s) {', '.join(unknown)}")
     trigger = raw.get("trigger", [])
@@ -251,6 +252,11 @@ def parse_flow(raw: Any, source: str) -> Flow:
         trigger = [trigger]
     if not isinstance(trigger, list) or not all(isinstance(t, str) for t in trigger):
         raise _fail(source, name, None, "'trigger' must be an intent name or a list of them")
+    entities = raw.get("trigger_entity", [])
+    if isinstance(entities, str):
+        entities = [entities]
+    if not isinstance(entities, list) or not all(isinstance(e, str) for e in entities):
+        raise _fail(source, name, None, "'trigger_entity' must be an entity type or a list of them")
     slots_raw = raw.get("slots") or {}
     if not isinstance(slots_raw, dict):
         raise _fail(source, name, None, "'slots' must be a mapping")
@@ -271,6 +277,7 @@ def parse_flow(raw: Any, source: str) -> Flow:
         source=source,
         digression=bool(raw.get("digression", False)),
         description=str(raw.get("description", "")),
+        trigger_entities=tuple(entities),
     )
     _check_targets(flow)
     return flow

@@ -148,3 +148,10 @@ def test_engine_is_pure(engine: FlowEngine) -> None:
     state = DialogueState()
     turn(engine, state, parse("where is my order", "order_status"))
     assert state.flow is None and state.memory == {}
+
+
+def test_bare_order_number_starts_the_status_flow(engine: FlowEngine) -> None:
+    d = turn(engine, DialogueState(), parse("100001", order_id="100001"))
+    assert said(d) == ["order_shipped", "ask_resolved"] and d.state.flow == "order_status"
+    d = turn(engine, DialogueState(), parse("what's the weather"))
+    assert d.state.flow is None and said(d) == ["fallback"]
