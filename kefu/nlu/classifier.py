@@ -52,6 +52,9 @@ class TextClassifier:
         self._embedding_weights = weights[:dims] * _EMBEDDING_WEIGHT
         self._gram_weights = weights[dims:]
         self._bias = head.intercept_.copy()
+        self._analyze = vectorizer.build_analyzer()
+        self._vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self._idf = vectorizer.idf_
 
     # ---------------------------------------------------------------- training
     @classmethod
@@ -79,9 +82,21 @@ class TextClassifier:
         return cls(encoder.name, vectorizer, head)
 
     # ---------------------------------------------------------------- prediction
+    def _gram_scores(self, text: str) -> npt.NDArray[np.float64]:
+        """TF-IDF (sublinear tf, L2 norm) of one text times the n-gram weights, without building a sparse
+        matrix: the same numbers as ``vectorizer.transform`` at a tenth of the cost."""
+        counts = Counter(g for g in self._analyze(text) if g in self._vocabulary)
+        if not counts:
+            return np.zeros(self._gram_weights.shape[1])
+        rows = np.fromiter((self._vocabulary[g] for g in counts), dtype=np.int64, count=len(counts))
+        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self._idf[rows]
+        values /= np.sqrt(values @ values)
+        scores: npt.NDArray[np.float64] = values @ self._gram_weights[rows]
+        return scores
+
     def predict_proba(self, texts: Sequence[str], embeddings: Vectors) -> npt.NDArray[np.float64]:
-        grams = self.vectorizer.transform(texts)
-        scores = embeddings @ self._embedding_weights + np.asarray(grams @ self._gram_weights) + self._bias
+        grams = np.vstack([self._gram_scores(t) for t in texts])
+        scores = embeddings @ self._embedding_weights + grams + self._bias
         if scores.shape[1] == 1:  # two classes: one logistic output for the second
             positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
             return np.column_stack([1.0 - positive, positive])
