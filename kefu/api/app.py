@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from kefu import __version__
 from kefu.api.errors import install_error_handlers
 from kefu.api.limits import BodyLimitMiddleware
-from kefu.api.routers import chat_completions, conversations, health, messages, pages, ws
+from kefu.api.routers import chat_completions, conversations, docs, health, messages, pages, ws
 from kefu.config import Settings
 from kefu.runtime import Runtime, build_runtime
 
@@ -39,18 +40,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         version=__version__,
         description="kefu (客服): customer-service API. Contract in ARCHITECTURE.md.",
         lifespan=lifespan,
+        docs_url=None,  # served by routers.docs from local files
+        redoc_url=None,
     )
     install_error_handlers(app)
-    for router in (
-        messages.router,
-        conversations.router,
-        chat_completions.router,
-        health.router,
-        ws.router,
-        pages.router,
-    ):
-        app.include_router(router)
+    for module in (messages, conversations, chat_completions, health, ws, pages, docs):
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.mount(docs.ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -113,7 +113,23 @@ class Pipeline:
                 if stored is None:
                     raise
                 return self._replay(message, stored)
-        self.observer.stage("total", time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.observer.stage("total", elapsed)
+        # No message text here: logs must not hold what customers type (it may carry personal data).
+        log.info(
+            "turn",
+            extra={
+                "conversation_id": message.conversation_id,
+                "message_id": message.message_id,
+                "channel": message.channel,
+                "intent": result.intent.name,
+                "confidence": round(result.intent.confidence, 3),
+                "state": result.state,
+                "owner": result.owner,
+                "handoff": result.handoff,
+                "ms": round(elapsed * 1000, 2),
+            },
+        )
         outcome = "handoff" if result.handoff else result.owner
         self.observer.turn(message.channel, outcome, result.intent.name, result.intent.confidence)
         return result

@@ -154,3 +154,24 @@ def test_feedback_health_metrics_and_page(server: str) -> None:
     assert page.status_code == 200 and "kefu" in page.text and "/static/chat.js" in page.text
     assert httpx.get(f"{server}/static/chat.js").status_code == 200
     assert httpx.get(f"{server}/openapi.json").json()["paths"]["/v1/conversations/{conversation_id}/messages"]
+    docs = httpx.get(f"{server}/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+    assert httpx.get(f"{server}/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_terminal_chat_against_the_server(server: str) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "kefu.cli.main", "chat", "--url", server],
+        input="订单100003能取消吗\n确认取消\nexit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "100003" in done.stdout and "已为您取消" in done.stdout
