@@ -56,6 +56,7 @@ def main() -> int:
     first: Counter[str] = Counter()
     asked: Counter[str] = Counter()
     answered_wrong = 0
+    right_answers: Counter[str] = Counter()
     unanswerable = unanswerable_answered = 0
     for row in _rows("ecommerce_kb_questions.jsonl"):
         lang = str(row["lang"])
@@ -67,6 +68,8 @@ def main() -> int:
         asked[lang] += 1
         first[lang] += hit.chunk.doc_id == row["article_id"]
         answered_wrong += hit.score >= threshold and hit.chunk.doc_id != row["article_id"]
+        for level, value in (("any_message", threshold), ("policy_intent", settings.knowledge_intent_min_score)):
+            right_answers[level] += hit.score >= value and hit.chunk.doc_id == row["article_id"]
 
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
@@ -80,6 +83,10 @@ def main() -> int:
         "kb_questions": dict(asked),
         "kb_threshold": threshold,
         "kb_answered_with_wrong_article": answered_wrong,
+        "kb_answered_right": {
+            f"{level} (>= {value})": right_answers[level]
+            for level, value in (("any_message", threshold), ("policy_intent", settings.knowledge_intent_min_score))
+        },
         "kb_unanswerable_answered": f"{unanswerable_answered}/{unanswerable}",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -107,7 +107,10 @@ async def build_runtime(settings: Settings) -> Runtime:
         await demo.seed(pack.orders, pack.catalogue)
         shop = demo
     runner = ToolRunner(
-        [*shop_tools(shop), SearchKnowledge(knowledge, settings.knowledge_min_score)],
+        [
+            *shop_tools(shop),
+            SearchKnowledge(knowledge, settings.knowledge_min_score, settings.knowledge_intent_min_score),
+        ],
         timeout_s=settings.tools_timeout_s,
     )
     problems = check_pack(pack, set(runner.tools))

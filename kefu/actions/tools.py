@@ -91,10 +91,13 @@ class SearchProducts:
 
 @dataclass
 class SearchKnowledge:
-    """Knowledge-base search; ``found`` only when the best passage clears the calibrated threshold."""
+    """Knowledge-base search with two calibrated thresholds: ``found`` (the passage answers the question,
+    safe to say even when nothing else suggests a policy question) and ``likely`` (good enough when the
+    intent already says it is one). The answer, id and title are filled when ``likely``."""
 
     index: KnowledgeIndex
     min_score: float
+    likely_score: float
     name: str = "search_knowledge"
     description: str = "Search the shop's help articles (policies, shipping, payment, invoices, warranty, account)."
     parameters: dict[str, Any] = field(
@@ -105,14 +108,14 @@ class SearchKnowledge:
         query = str(args["query"])
         vector = context.vector if query == context.text and context.vector is not None else self.index.embed(query)
         hits = self.index.search(query, context.locale, k=5, embedding=vector)
+        best = hits[0] if hits else None
         result: dict[str, Any] = {
-            "found": False,
+            "found": best is not None and best.score >= self.min_score,
+            "likely": best is not None and best.score >= min(self.likely_score, self.min_score),
             "hits": [{"id": h.chunk.doc_id, "title": h.chunk.title, "score": round(h.score, 4)} for h in hits],
         }
-        if hits and hits[0].score >= self.min_score:
-            best = hits[0]
+        if best is not None and result["likely"]:
             result.update(
-                found=True,
                 id=best.chunk.doc_id,
                 title=best.chunk.title,
                 section=best.chunk.heading_text,

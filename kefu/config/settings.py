@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     pack: str = "ecommerce"  # a bundled pack name or a path to a pack folder
     model_cache_dir: Path | None = None  # default: data_dir / "models"
     intent_threshold: float = Field(0.3, ge=0.0, le=1.0)
-    knowledge_min_score: float = Field(0.35, ge=0.0, le=1.0)
+    knowledge_min_score: float = Field(0.35, ge=0.0, le=1.0)  # answer any message from the knowledge base
+    knowledge_intent_min_score: float = Field(0.28, ge=0.0, le=1.0)  # answer a recognised policy question
     default_locale: Literal["zh", "en"] = "zh"
 
     # --- request limits

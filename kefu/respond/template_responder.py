@@ -28,7 +28,7 @@ class TemplateResponder:
         for utterance in decision.utterances:
             parts.append(self.text(utterance.template, locale, utterance.values))
             cited = utterance.values.get("_cite")
-            if isinstance(cited, dict) and cited.get("found") and cited.get("id"):
+            if isinstance(cited, dict) and cited.get("id"):
                 citation = Citation(str(cited["id"]), str(cited.get("title") or cited["id"]))
                 if citation not in citations:
                     citations.append(citation)

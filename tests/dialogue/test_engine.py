@@ -38,9 +38,9 @@ def tools(call_name: str, args: dict[str, Any]) -> dict[str, Any]:
         return {**ORDERS[args["order_id"]], "done": True, "return_id": "R1"}
     if call_name == "search_knowledge":
         found = "warranty" in args["query"]
-        return (
-            {"found": found, "id": "warranty", "title": "Warranty", "answer": "1 year"} if found else {"found": False}
-        )
+        if not found:
+            return {"found": False, "likely": False}
+        return {"found": True, "likely": True, "id": "warranty", "title": "Warranty", "answer": "1 year"}
     return {"found": False}
 
 
