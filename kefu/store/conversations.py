@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from kefu.core.types import (
     ConversationSnapshot,
@@ -23,7 +24,23 @@ from kefu.core.types import (
     TranscriptMessage,
     TurnResult,
 )
+from kefu.store.group_commit import GroupCommitter
 from kefu.store.models import ConversationRow, EventRow, FeedbackRow, TurnRow
+
+
+class _StaleSnapshot(Exception):
+    """The conversation moved on since the turn loaded it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingTurn:
+    conversation_id: str
+    expected_seq: int
+    new_conversation: dict[str, Any] | None
+    state: dict[str, Any]
+    events: list[dict[str, Any]]
+    turn: dict[str, Any]
+
 
 # Event types that carry a transcript line, and who spoke it.
 _TRANSCRIPT_ROLES: dict[str, Role] = {
@@ -44,6 +61,7 @@ class SqlConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._committer: GroupCommitter[_PendingTurn] = GroupCommitter(engine, self._write_turns)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -91,65 +109,73 @@ class SqlConversationStore:
     ) -> None:
         now = datetime.now(UTC)
         first_seq = snapshot.last_seq + 1
-        last_seq = snapshot.last_seq + len(events)
         state = {
             "owner": snapshot.owner,
             "dialogue": snapshot.dialogue.to_dict(),
             "locale": snapshot.locale,
-            "last_seq": last_seq,
+            "last_seq": snapshot.last_seq + len(events),
             "updated_at": now,
         }
+        pending = _PendingTurn(
+            conversation_id=message.conversation_id,
+            expected_seq=snapshot.last_seq,
+            new_conversation=(
+                {
+                    "id": message.conversation_id,
+                    "user_id": message.user_id,
+                    "channel": message.channel,
+                    "created_at": now,
+                    **state,
+                }
+                if snapshot.last_seq == 0
+                else None
+            ),
+            state=state,
+            events=[
+                {
+                    "conversation_id": message.conversation_id,
+                    "seq": first_seq + i,
+                    "type": e.type,
+                    "message_id": e.message_id,
+                    "payload": e.payload,
+                    "created_at": now,
+                }
+                for i, e in enumerate(events)
+            ],
+            turn={
+                "conversation_id": message.conversation_id,
+                "message_id": message.message_id,
+                "first_seq": first_seq,
+                "last_seq": state["last_seq"],
+                "request_sha256": message.request_sha256,
+                "result": result.to_dict(),
+                "created_at": now,
+            },
+        )
         try:
-            async with self.engine.begin() as connection:
-                if snapshot.last_seq == 0:
-                    await connection.execute(
-                        insert(ConversationRow).values(
-                            id=message.conversation_id,
-                            user_id=message.user_id,
-                            channel=message.channel,
-                            created_at=now,
-                            **state,
-                        )
-                    )
-                else:
-                    # Optimistic check on last_seq: a writer that lost a race fails instead of forking the log.
-                    updated = await connection.execute(
-                        update(ConversationRow)
-                        .where(
-                            ConversationRow.id == message.conversation_id,
-                            ConversationRow.last_seq == snapshot.last_seq,
-                        )
-                        .values(**state)
-                    )
-                    if updated.rowcount != 1:
-                        raise DuplicateMessage(f"{message.conversation_id}: changed by another writer")
-                await connection.execute(
-                    insert(EventRow),
-                    [
-                        {
-                            "conversation_id": message.conversation_id,
-                            "seq": first_seq + i,
-                            "type": e.type,
-                            "message_id": e.message_id,
-                            "payload": e.payload,
-                            "created_at": now,
-                        }
-                        for i, e in enumerate(events)
-                    ],
-                )
-                await connection.execute(
-                    insert(TurnRow).values(
-                        conversation_id=message.conversation_id,
-                        message_id=message.message_id,
-                        first_seq=first_seq,
-                        last_seq=last_seq,
-                        request_sha256=message.request_sha256,
-                        result=result.to_dict(),
-                        created_at=now,
-                    )
-                )
-        except IntegrityError as exc:
-            raise DuplicateMessage(f"{message.conversation_id}/{message.message_id}") from exc
+            await self._committer.submit(pending)
+        except (IntegrityError, _StaleSnapshot) as exc:
+            raise DuplicateMessage(f"{message.conversation_id}/{message.message_id}: {exc}") from exc
+
+    @staticmethod
+    async def _write_turns(connection: AsyncConnection, turns: Sequence[_PendingTurn]) -> None:
+        """One transaction for several turns (of different conversations: each holds its lock)."""
+        created = [t.new_conversation for t in turns if t.new_conversation is not None]
+        if created:
+            await connection.execute(insert(ConversationRow), created)
+        for turn in turns:
+            if turn.new_conversation is not None:
+                continue
+            # Optimistic check on last_seq: a writer that lost a race fails instead of forking the log.
+            updated = await connection.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == turn.conversation_id, ConversationRow.last_seq == turn.expected_seq)
+                .values(**turn.state)
+            )
+            if updated.rowcount != 1:
+                raise _StaleSnapshot(f"{turn.conversation_id} changed by another writer")
+        await connection.execute(insert(EventRow), [row for t in turns for row in t.events])
+        await connection.execute(insert(TurnRow), [t.turn for t in turns])
 
     async def append_events(
         self, conversation_id: str, events: Sequence[Event], *, rows: Sequence[Any] = (), **changes: Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -124,3 +125,28 @@ async def test_feedback_and_owner_changes_are_events(store: SqlConversationStore
 
 async def test_ping(store: SqlConversationStore) -> None:
     await store.ping()
+
+
+async def test_concurrent_turns_share_transactions_and_a_bad_one_fails_alone(store: SqlConversationStore) -> None:
+    await _turn(store, "stale", "m1")
+    stale = await store.load("stale")
+    await _turn(store, "stale", "m2")
+    assert stale is not None
+    before = (store._committer.batches, store._committer.items)
+
+    async def good(i: int) -> None:
+        await _turn(store, f"g{i}", "m1")
+
+    async def bad() -> None:
+        await store.commit_turn(
+            message("stale", "x", "m3"), stale, [Event("message_received", {}, "m3")], _result("stale", "m3")
+        )
+
+    outcomes = await asyncio.gather(*(good(i) for i in range(30)), bad(), return_exceptions=True)
+    assert all(o is None for o in outcomes[:30])
+    assert isinstance(outcomes[30], DuplicateMessage)
+    for i in range(30):
+        assert [seq for seq, *_ in await store.events(f"g{i}")] == [1, 2, 3]
+    batches = store._committer.batches - before[0]
+    items = store._committer.items - before[1]
+    assert items >= 30 and batches < items  # turns were grouped into fewer transactions
