@@ -69,6 +69,7 @@ def build_understanding(pack: Pack, settings: Settings, encoder: SentenceEncoder
         threshold=settings.intent_threshold,
         fallback_intent=pack.fallback_intent,
         default_locale=settings.default_locale,
+        phrases=pack.quick_reply_meanings(),
     )
 
 

@@ -7,6 +7,7 @@ from kefu.nlu.classifier import TextClassifier
 from kefu.nlu.encoder import SentenceEncoder
 from kefu.nlu.entities import EntityExtractor
 from kefu.nlu.language import reply_locale
+from kefu.packs.loader import fold
 
 OTHER_ACT = "other"
 
@@ -25,6 +26,7 @@ class NluService:
         threshold: float,
         fallback_intent: str = "out_of_scope",
         default_locale: Locale = "zh",
+        phrases: dict[str, tuple[str | None, str | None]] | None = None,
     ) -> None:
         self.encoder = encoder
         self.intents = intents
@@ -33,6 +35,8 @@ class NluService:
         self.threshold = threshold
         self.fallback_intent = fallback_intent
         self.default_locale = default_locale
+        # Exact phrases with a fixed meaning (the labels of quick replies the bot offers): no guessing.
+        self.phrases = phrases or {}
 
     def parse(self, text: str, *, locale_hint: Locale | None = None) -> Parse:
         embedding = self.encoder.encode([text])[0]
@@ -42,6 +46,12 @@ class NluService:
         intent = top if top.confidence >= self.threshold else IntentScore(self.fallback_intent, 1.0 - top.confidence)
         act = self.acts.predict(text, embedding)
         act_name = act.labels[0] if act.labels[0] != OTHER_ACT else None
+        act_confidence = act.scores[0] if act_name else 0.0
+        fixed_intent, fixed_act = self.phrases.get(fold(text), (None, None))
+        if fixed_intent is not None:
+            intent = IntentScore(fixed_intent, 1.0)
+        if fixed_act is not None:
+            act_name, act_confidence = fixed_act, 1.0
         return Parse(
             text=text,
             language=reply_locale(text, locale_hint or self.default_locale),
@@ -49,6 +59,6 @@ class NluService:
             ranking=ranking,
             entities=self.extractor.extract(text),
             act=act_name,
-            act_confidence=act.scores[0] if act_name else 0.0,
+            act_confidence=act_confidence,
             vector=embedding,
         )

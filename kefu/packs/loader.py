@@ -40,6 +40,11 @@ ENGINE_TEMPLATES = (
 )
 
 
+def fold(text: str) -> str:
+    """Case- and space-insensitive form used to match quick-reply labels."""
+    return " ".join(text.casefold().split()).strip(" .!！。")
+
+
 class PackError(ValueError):
     """A pack cannot be used; the message names the file and what is wrong."""
 
@@ -62,6 +67,16 @@ class Pack:
     entities: dict[str, Any]
     catalogue: list[dict[str, Any]] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
+    quick_replies: dict[str, dict[str, str]] = field(default_factory=dict)  # template key -> {intent|act}
+
+    def quick_reply_meanings(self) -> dict[str, tuple[str | None, str | None]]:
+        """Each quick-reply label, in every language, folded for matching -> (intent, act)."""
+        meanings: dict[str, tuple[str | None, str | None]] = {}
+        for key, meaning in self.quick_replies.items():
+            for table in self.templates.values():
+                if key in table:
+                    meanings[fold(table[key])] = (meaning.get("intent"), meaning.get("act"))
+        return meanings
 
     def chunks(self) -> list[Chunk]:
         return [c for d in self.documents for c in chunk_document(d)]
@@ -181,6 +196,7 @@ def load_pack(name_or_path: str) -> Pack:
         if (root / "catalogue.yaml").is_file()
         else [],
         orders=list((_yaml(root / "orders.yaml") or {}).get("orders", [])) if (root / "orders.yaml").is_file() else [],
+        quick_replies={str(k): dict(v) for k, v in (meta.get("quick_replies") or {}).items()},
     )
     problems = check_pack(pack)
     if problems:
@@ -207,6 +223,22 @@ def check_pack(pack: Pack, tool_names: set[str] | None = None) -> list[str]:
         if tool_names is not None:
             for tool in sorted(flow.tools() - tool_names):
                 problems.append(f"{flow.source}: flow {flow.name!r}: unknown tool {tool!r}")
+    for flow in pack.flows:
+        for step in flow.steps:
+            for key in step.quick_replies:
+                if key not in pack.quick_replies:
+                    where = f"{flow.source}: flow {flow.name!r}, step {step.id!r}"
+                    problems.append(f"{where}: quick reply {key!r} has no meaning in pack.yaml")
+    for language, table in pack.templates.items():
+        labels: dict[str, str] = {}
+        for key in pack.quick_replies:
+            label = fold(table.get(key, ""))
+            other = labels.setdefault(label, key)
+            if other != key and pack.quick_replies[other] != pack.quick_replies[key]:
+                problems.append(f"templates/{language}.yaml: quick replies {other!r} and {key!r} share a label")
+    for key, meaning in pack.quick_replies.items():
+        if meaning.get("intent") not in (None, *pack.intents) or meaning.get("act") not in (None, *ACTS):
+            problems.append(f"pack.yaml: quick reply {key!r}: unknown intent or act {meaning}")
     if not any(pack.fallback_intent in f.triggers for f in pack.flows):
         problems.append(f"flows: no flow is triggered by the fallback intent {pack.fallback_intent!r}")
     for language, table in pack.templates.items():

@@ -26,3 +26,17 @@ def test_dialogue_acts_on_held_out_replies(runtime: Runtime) -> None:
     rows = [json.loads(line) for line in (DATA / "ecommerce_acts_heldout.jsonl").read_text().splitlines()]
     right = sum(runtime.nlu.parse(r["text"]).act == r["label"] for r in rows)
     assert right / len(rows) >= 0.9
+
+
+def test_quick_reply_labels_mean_exactly_what_they_say(runtime: Runtime) -> None:
+    pack = runtime.pack
+    checked = 0
+    for key, meaning in pack.quick_replies.items():
+        for language, table in pack.templates.items():
+            parse = runtime.nlu.parse(table[key])
+            if meaning.get("intent"):
+                assert parse.intent.name == meaning["intent"] and parse.intent.confidence == 1.0, (language, key)
+            if meaning.get("act"):
+                assert parse.act == meaning["act"] and parse.act_confidence == 1.0, (language, key)
+            checked += 1
+    assert checked >= 20
