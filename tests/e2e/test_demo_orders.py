@@ -86,3 +86,20 @@ def test_100004_has_no_no_reason_return_and_defects_go_to_a_person(
     assert refusal in refused["reply"]["text"] and "100004" in refused["reply"]["text"]
     assert not refused["handoff"]
     assert defect["handoff"] and defect["owner"] == "agent"
+
+
+@pytest.mark.parametrize(
+    ("question", "article"),
+    [
+        ("how long does a refund take?", "refund-timing"),
+        ("退款多久到账", "refund-timing"),
+        ("how do I cancel an order?", "cancel-order"),
+    ],
+)
+def test_general_question_is_answered_before_the_order_number_is_asked(
+    server: str, question: str, article: str
+) -> None:
+    answer, offer = talk(server, question, "100002")
+    assert article in {c["id"] for c in answer["reply"]["citations"]}
+    assert answer["state"].endswith(".get_id")  # ... and the flow now waits for an order number
+    assert "100002" in offer["reply"]["text"]
