@@ -12,7 +12,10 @@ ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    text: str = Field(description="The customer's message (1..max_text_chars characters).")
+    text: str = Field(
+        description="The customer's message: 1 to KEFU_MAX_TEXT_CHARS (default 4000) characters, not only spaces.",
+        json_schema_extra={"minLength": 1, "maxLength": 4000, "pattern": r"^[^\x00]*\S[^\x00]*$"},
+    )
     user_id: str | None = Field(None, max_length=256)
     channel: str = Field("web", pattern=r"^[a-z0-9_-]{1,32}$")
     message_id: str | None = Field(None, pattern=ID_PATTERN, description="Idempotency key.")

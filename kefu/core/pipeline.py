@@ -30,6 +30,7 @@ from kefu.core.types import (
     Owner,
     Parse,
     Reply,
+    StaleConversation,
     StoredTurn,
     ToolResult,
     TurnResult,
@@ -106,7 +107,14 @@ class Pipeline:
             if stored is not None:
                 return self._replay(message, stored)
             try:
-                result = await self._turn(message, snapshot)
+                try:
+                    result = await self._turn(message, snapshot)
+                except StaleConversation:
+                    # Something wrote to the conversation without its lock: redo the turn on the new state.
+                    stored, snapshot = await self.store.open_turn(message.conversation_id, message.message_id)
+                    if stored is not None:
+                        return self._replay(message, stored)
+                    result = await self._turn(message, snapshot)
             except DuplicateMessage:
                 # Another process stored this message first (no shared lock): answer with its reply.
                 stored = await self.store.find_turn(message.conversation_id, message.message_id)

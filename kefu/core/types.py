@@ -280,6 +280,10 @@ class DuplicateMessage(Exception):
     """The ``(conversation_id, message_id)`` pair was stored by a concurrent turn."""
 
 
+class StaleConversation(Exception):
+    """The conversation changed after the turn loaded it (a writer that held no lock); the turn is redone."""
+
+
 class MessageIdConflict(ValueError):
     """A ``message_id`` was sent again with different text: a client bug, refused rather than guessed at."""
 

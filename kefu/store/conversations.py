@@ -20,16 +20,13 @@ from kefu.core.types import (
     Locale,
     Owner,
     Role,
+    StaleConversation,
     StoredTurn,
     TranscriptMessage,
     TurnResult,
 )
 from kefu.store.group_commit import GroupCommitter
 from kefu.store.models import ConversationRow, EventRow, FeedbackRow, TurnRow
-
-
-class _StaleSnapshot(Exception):
-    """The conversation moved on since the turn loaded it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +151,7 @@ class SqlConversationStore:
         )
         try:
             await self._committer.submit(pending)
-        except (IntegrityError, _StaleSnapshot) as exc:
+        except IntegrityError as exc:
             raise DuplicateMessage(f"{message.conversation_id}/{message.message_id}: {exc}") from exc
 
     @staticmethod
@@ -173,7 +170,7 @@ class SqlConversationStore:
                 .values(**turn.state)
             )
             if updated.rowcount != 1:
-                raise _StaleSnapshot(f"{turn.conversation_id} changed by another writer")
+                raise StaleConversation(f"{turn.conversation_id} changed by another writer")
         await connection.execute(insert(EventRow), [row for t in turns for row in t.events])
         await connection.execute(insert(TurnRow), [t.turn for t in turns])
 

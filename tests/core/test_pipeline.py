@@ -127,3 +127,43 @@ async def test_a_failing_turn_keeps_the_message_and_hands_over(runtime: Runtime)
     assert result.handoff and result.owner == "agent" and "human colleague" in result.reply.text
     kinds = [kind for _, kind, _, _ in await runtime.store.events(cid)]
     assert "turn_failed" in kinds and kinds[0] == "message_received"
+
+
+async def test_a_write_without_the_lock_makes_the_turn_run_again(runtime: Runtime) -> None:
+    from typing import Any
+
+    from kefu.actions.runner import ToolRunner
+    from kefu.core.pipeline import Pipeline
+    from kefu.core.types import Event
+
+    cid = f"p-{uuid.uuid4().hex}"
+    await runtime.pipeline.handle(message(cid, "hello"))
+    real = runtime.tools.tools["lookup_order"]
+    interrupted: list[bool] = []
+
+    class Interloper:
+        """lookup_order that, the first time, lets another writer append to the conversation meanwhile."""
+
+        name, description, parameters = real.name, real.description, real.parameters
+
+        async def __call__(self, args: dict[str, Any], context: Any) -> dict[str, Any]:
+            if not interrupted:
+                interrupted.append(True)
+                await runtime.store.append_events(cid, [Event("note", {"by": "someone without the lock"})])
+            return await real(args, context)
+
+    tools = ToolRunner([*(t for t in runtime.tools.tools.values() if t.name != "lookup_order"), Interloper()])
+    pipeline = Pipeline(
+        locks=runtime.pipeline.locks,
+        guard=runtime.pipeline.guard,
+        nlu=runtime.nlu,
+        dialogue=runtime.pipeline.dialogue,
+        actions=tools,
+        responder=runtime.responder,
+        store=runtime.store,
+    )
+    result = await pipeline.handle(message(cid, "where is order 100001"))
+    assert "SF1234567890" in result.reply.text and interrupted
+    events = await runtime.store.events(cid)
+    assert [seq for seq, *_ in events] == list(range(1, len(events) + 1))
+    assert [kind for _, kind, _, _ in events].count("message_received") == 2

@@ -16,6 +16,7 @@ from kefu.core.types import (
     Event,
     IntentScore,
     Reply,
+    StaleConversation,
     TurnResult,
 )
 from kefu.store.conversations import SqlConversationStore
@@ -90,7 +91,7 @@ async def test_stale_snapshot_cannot_fork_the_log(store: SqlConversationStore) -
     stale = await store.load("e")
     assert stale is not None
     await _turn(store, "e", "m2")
-    with pytest.raises(DuplicateMessage):
+    with pytest.raises(StaleConversation):
         await store.commit_turn(
             message("e", "x", "m3"), stale, [Event("message_received", {}, "m3")], _result("e", "m3")
         )
@@ -144,7 +145,7 @@ async def test_concurrent_turns_share_transactions_and_a_bad_one_fails_alone(sto
 
     outcomes = await asyncio.gather(*(good(i) for i in range(30)), bad(), return_exceptions=True)
     assert all(o is None for o in outcomes[:30])
-    assert isinstance(outcomes[30], DuplicateMessage)
+    assert isinstance(outcomes[30], StaleConversation)
     for i in range(30):
         assert [seq for seq, *_ in await store.events(f"g{i}")] == [1, 2, 3]
     batches = store._committer.batches - before[0]

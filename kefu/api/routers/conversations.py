@@ -29,7 +29,9 @@ async def get_conversation(conversation_id: ConversationId, runtime: RuntimeDep)
 @router.post("/{conversation_id}/feedback", response_model=FeedbackOut, responses=ERRORS)
 async def post_feedback(conversation_id: ConversationId, body: FeedbackIn, runtime: RuntimeDep) -> FeedbackOut:
     """Rate the conversation (1..5) with an optional comment."""
-    if not await runtime.store.add_feedback(conversation_id, body.rating, body.comment):
+    async with runtime.pipeline.locks.hold(conversation_id):  # never between a turn's load and its commit
+        stored = await runtime.store.add_feedback(conversation_id, body.rating, body.comment)
+    if not stored:
         raise ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
     runtime.metrics.feedback.labels(str(body.rating)).inc()
     return FeedbackOut(conversation_id=conversation_id, rating=body.rating, stored=True)
