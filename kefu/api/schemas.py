@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 
@@ -80,6 +80,13 @@ class FeedbackIn(BaseModel):
     rating: int = Field(ge=1, le=5)
     comment: str | None = Field(None, max_length=2000)
 
+    @field_validator("rating", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # JSON true is not a rating of 1
+            raise ValueError("must be an integer from 1 to 5, not a boolean")
+        return value
+
 
 class FeedbackOut(BaseModel):
     conversation_id: str
@@ -105,8 +112,18 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # OpenAI clients send many optional fields; they are ignored
 
     model: str = "kefu"
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="The conversation so far; the last user message is the customer's turn.",
+        json_schema_extra={
+            "contains": {
+                "type": "object",
+                "properties": {"role": {"const": "user"}, "content": {"type": "string", "pattern": "\\S"}},
+                "required": ["role", "content"],
+            }
+        },
+    )
+    stream: StrictBool = False
     user: str | None = Field(None, description="The conversation id.")
 
 
@@ -121,3 +138,4 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         422: "Invalid fields",
     }.items()
 }
+STREAMED = {"description": "JSON, or Server-Sent Events when asked for", "content": {"text/event-stream": {}}}

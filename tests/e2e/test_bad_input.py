@@ -67,7 +67,7 @@ def test_unknown_conversation_and_bad_feedback(server: str) -> None:
     cid = f"fb-{uuid.uuid4().hex}"
     assert httpx.post(f"{server}/v1/conversations/{cid}/feedback", json={"rating": 5}).status_code == 404
     httpx.post(url(server, cid), json={"text": "hi"})
-    for body in ({"rating": 0}, {"rating": 6}, {"rating": "five"}, {}):
+    for body in ({"rating": 0}, {"rating": 6}, {"rating": "five"}, {"rating": True}, {}):
         bad = httpx.post(f"{server}/v1/conversations/{cid}/feedback", json=body)
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from kefu.api.deps import RuntimeDep, require_api_key, valid_id
 from kefu.api.errors import ApiError
-from kefu.api.schemas import ERRORS, ChatCompletionRequest, MessageIn
+from kefu.api.schemas import ERRORS, STREAMED, ChatCompletionRequest, MessageIn
 from kefu.api.turns import inbound, reply_chunks
 from kefu.core.types import TurnResult
 
@@ -34,7 +34,7 @@ def _text_of(content: str | list[dict[str, Any]] | None) -> str:
     return ""
 
 
-@router.post("/chat/completions", responses=ERRORS)
+@router.post("/chat/completions", responses={**ERRORS, 200: STREAMED})
 async def chat_completions(body: ChatCompletionRequest, runtime: RuntimeDep) -> Any:
     if body.model != MODEL_NAME:
         raise ApiError(404, "model_not_found", f"unknown model {body.model!r}; this endpoint serves {MODEL_NAME!r}")

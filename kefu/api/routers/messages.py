@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from kefu.api.deps import ConversationId, RuntimeDep, require_api_key
-from kefu.api.schemas import ERRORS, MessageIn, TurnOut
+from kefu.api.schemas import ERRORS, STREAMED, MessageIn, TurnOut
 from kefu.api.turns import inbound, sse_turn
 
 router = APIRouter(prefix="/v1/conversations", tags=["messages"], dependencies=[Depends(require_api_key)])
 
 
-@router.post("/{conversation_id}/messages", response_model=TurnOut, responses=ERRORS)
+@router.post("/{conversation_id}/messages", response_model=TurnOut, responses={**ERRORS, 200: STREAMED})
 async def post_message(conversation_id: ConversationId, body: MessageIn, request: Request, runtime: RuntimeDep) -> Any:
     """Send one customer message and get the bot's reply. A repeated ``message_id`` returns the first reply."""
     message = inbound(body, conversation_id, runtime.settings)
