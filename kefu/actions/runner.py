@@ -25,16 +25,6 @@ class ToolRunner:
         self.tools = {t.name: t for t in tools}
         self.timeout_s = timeout_s
 
-    def schemas(self) -> list[dict[str, object]]:
-        """OpenAI-style function descriptions of every tool."""
-        return [
-            {
-                "type": "function",
-                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-            }
-            for t in self.tools.values()
-        ]
-
     async def run(self, calls: Sequence[ToolCall], context: ToolContext) -> list[ToolResult]:
         return list(await asyncio.gather(*(self._run_one(call, context) for call in calls)))
 

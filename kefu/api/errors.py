@@ -28,7 +28,12 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, request: Request | None = None
+) -> JSONResponse:
+    runtime = getattr(request.app.state, "runtime", None) if request is not None else None
+    if runtime is not None:
+        runtime.metrics.http_errors.labels(code).inc()
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
@@ -62,33 +67,33 @@ def describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.headers, request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, code, message = describe_validation(exc)
-        return error_response(status, code, message)
+        return error_response(status, code, message, request=request)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             # FastAPI could not decode the body at all (for example it is not UTF-8).
-            return error_response(400, "invalid_json", "request body could not be parsed: it must be UTF-8 JSON")
+            message = "request body could not be parsed: it must be UTF-8 JSON"
+            return error_response(400, "invalid_json", message, request=request)
         code = _HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code == 400 else "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None), request)
 
     @app.exception_handler(MessageIdConflict)
-    async def _conflict(_request: Request, exc: MessageIdConflict) -> JSONResponse:
-        return error_response(409, "message_id_conflict", str(exc))
+    async def _conflict(request: Request, exc: MessageIdConflict) -> JSONResponse:
+        return error_response(409, "message_id_conflict", str(exc), request=request)
 
     @app.exception_handler(LockTimeout)
-    async def _busy(_request: Request, exc: LockTimeout) -> JSONResponse:
-        return error_response(
-            503, "conversation_busy", f"conversation {exc} is busy; retry shortly", {"Retry-After": "1"}
-        )
+    async def _busy(request: Request, exc: LockTimeout) -> JSONResponse:
+        message = f"conversation {exc} is busy; retry shortly"
+        return error_response(503, "conversation_busy", message, {"Retry-After": "1"}, request)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"error": type(exc).__name__})
-        return error_response(500, "internal_error", "internal error; the request was not stored")
+        return error_response(500, "internal_error", "internal error; the request was not stored", request=request)

@@ -165,7 +165,12 @@ class Pipeline:
         events: list[Event] = [
             Event(
                 "message_received",
-                {"text": message.text, "user_id": message.user_id, "channel": message.channel},
+                {
+                    "text": message.text,
+                    "user_id": message.user_id,
+                    "channel": message.channel,
+                    "received_at": message.received_at.isoformat(),
+                },
                 mid,
             )
         ]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from kefu.core.types import (
     ConversationSnapshot,
@@ -119,8 +118,3 @@ class ConversationStore(Protocol):
     async def set_owner(self, conversation_id: str, owner: Owner, reason: str) -> bool: ...
 
     async def ping(self) -> None: ...
-
-
-@runtime_checkable
-class Clock(Protocol):
-    def now(self) -> datetime: ...

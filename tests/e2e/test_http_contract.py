@@ -150,6 +150,8 @@ def test_feedback_health_metrics_and_page(server: str) -> None:
     metrics = httpx.get(f"{server}/metrics").text
     assert 'kefu_turn_duration_seconds_bucket{le="0.005",stage="nlu"}' in metrics
     assert 'kefu_csat_ratings_total{rating="5"}' in metrics
+    httpx.post(f"{server}/v1/conversations/{cid}/messages", json={"text": ""})
+    assert 'kefu_http_errors_total{code="empty_text"}' in httpx.get(f"{server}/metrics").text
     page = httpx.get(f"{server}/")
     assert page.status_code == 200 and "kefu" in page.text and "/static/chat.js" in page.text
     assert httpx.get(f"{server}/static/chat.js").status_code == 200
