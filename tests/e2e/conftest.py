@@ -71,3 +71,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
     finally:
         stop_server(process)
+
+
+def post_concurrently(bases: list[str], conversation_id: str, texts: list[str]) -> list[httpx.Response]:
+    """Post every text at once (text i as message ``m{i}``), round-robin over the server bases."""
+    import asyncio
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        f"{bases[i % len(bases)]}/v1/conversations/{conversation_id}/messages",
+                        json={"text": text, "message_id": f"m{i}"},
+                    )
+                    for i, text in enumerate(texts)
+                )
+            )
+
+    return asyncio.run(burst())

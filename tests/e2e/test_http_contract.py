@@ -10,6 +10,8 @@ import httpx
 import pytest
 import websockets
 
+from tests.e2e.conftest import post_concurrently
+
 pytestmark = pytest.mark.e2e
 
 
@@ -59,19 +61,7 @@ def test_same_message_id_is_answered_once(server: str) -> None:
 def test_fifty_concurrent_posts_leave_fifty_ordered_pairs(server: str) -> None:
     cid = new_id()
 
-    async def burst() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
-            return await asyncio.gather(
-                *(
-                    client.post(
-                        f"/v1/conversations/{cid}/messages",
-                        json={"text": f"运费怎么算？第{i}问", "message_id": f"m{i}"},
-                    )
-                    for i in range(50)
-                )
-            )
-
-    responses = asyncio.run(burst())
+    responses = post_concurrently([server], cid, [f"运费怎么算？第{i}问" for i in range(50)])
     assert all(r.status_code == 200 for r in responses)
     messages = httpx.get(f"{server}/v1/conversations/{cid}").json()["messages"]
     assert [m["role"] for m in messages] == ["user", "bot"] * 50

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import start_server, stop_server
+from tests.e2e.conftest import post_concurrently, start_server, stop_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -37,19 +37,7 @@ def test_demo_order_on_postgres(two_servers: list[str]) -> None:
 def test_one_conversation_across_two_replicas(two_servers: list[str]) -> None:
     cid = f"pg-{uuid.uuid4().hex}"
 
-    async def burst() -> list[httpx.Response]:
-        async with httpx.AsyncClient(timeout=60) as client:
-            return await asyncio.gather(
-                *(
-                    client.post(
-                        f"{two_servers[i % 2]}/v1/conversations/{cid}/messages",
-                        json={"text": f"what are the shipping fees? ({i})", "message_id": f"m{i}"},
-                    )
-                    for i in range(40)
-                )
-            )
-
-    responses = asyncio.run(burst())
+    responses = post_concurrently(two_servers, cid, [f"what are the shipping fees? ({i})" for i in range(40)])
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
     messages = httpx.get(f"{two_servers[1]}/v1/conversations/{cid}").json()["messages"]
     assert [m["role"] for m in messages] == ["user", "bot"] * 40
