@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kefu.core.types import MessageIdConflict
+from kefu.core.types import MessageIdConflict, StaleConversation
 from kefu.store.locks import LockTimeout
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MessageIdConflict)
     async def _conflict(request: Request, exc: MessageIdConflict) -> JSONResponse:
         return error_response(409, "message_id_conflict", str(exc), request=request)
+
+    @app.exception_handler(StaleConversation)
+    async def _contended(request: Request, exc: StaleConversation) -> JSONResponse:
+        message = "the conversation kept changing under concurrent writers; retry (run Redis with several replicas)"
+        return error_response(503, "conversation_busy", message, {"Retry-After": "1"}, request)
 
     @app.exception_handler(LockTimeout)
     async def _busy(request: Request, exc: LockTimeout) -> JSONResponse:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +42,8 @@ from kefu.core.types import (
 log = logging.getLogger(__name__)
 
 FAILURE_TEMPLATE = "handoff_error"  # said when a turn fails inside kefu; every pack has it
-MAX_TOOL_ROUNDS = 8  # a flow that keeps calling tools past this is a bug in the flow, not a reason to hang
+MAX_TOOL_ROUNDS = 8
+STALE_RETRIES = 6  # a flow that keeps calling tools past this is a bug in the flow, not a reason to hang
 
 
 class TurnObserver(Protocol):
@@ -107,14 +110,20 @@ class Pipeline:
             if stored is not None:
                 return self._replay(message, stored)
             try:
-                try:
-                    result = await self._turn(message, snapshot)
-                except StaleConversation:
-                    # Something wrote to the conversation without its lock: redo the turn on the new state.
-                    stored, snapshot = await self.store.open_turn(message.conversation_id, message.message_id)
-                    if stored is not None:
-                        return self._replay(message, stored)
-                    result = await self._turn(message, snapshot)
+                for attempt in range(1, STALE_RETRIES + 1):
+                    try:
+                        result = await self._turn(message, snapshot)
+                        break
+                    except StaleConversation:
+                        # Another writer without our lock (a replica without Redis, an unlocked admin
+                        # write) moved the conversation on: redo the turn on its new state.
+                        if attempt == STALE_RETRIES:
+                            raise
+                        # A little random wait so two replicas racing for one conversation fall out of step.
+                        await asyncio.sleep(random.uniform(0, 0.005 * attempt))
+                        stored, snapshot = await self.store.open_turn(message.conversation_id, message.message_id)
+                        if stored is not None:
+                            return self._replay(message, stored)
             except DuplicateMessage:
                 # Another process stored this message first (no shared lock): answer with its reply.
                 stored = await self.store.find_turn(message.conversation_id, message.message_id)

@@ -152,7 +152,11 @@ class SqlConversationStore:
         try:
             await self._committer.submit(pending)
         except IntegrityError as exc:
-            raise DuplicateMessage(f"{message.conversation_id}/{message.message_id}: {exc}") from exc
+            # Either this message was stored by another writer (a duplicate), or the conversation itself
+            # was created or extended by one (two first turns at once, a clashing sequence number).
+            if await self.find_turn(message.conversation_id, message.message_id) is not None:
+                raise DuplicateMessage(f"{message.conversation_id}/{message.message_id}") from exc
+            raise StaleConversation(f"{message.conversation_id}: written concurrently ({exc.orig})") from exc
 
     @staticmethod
     async def _write_turns(connection: AsyncConnection, turns: Sequence[_PendingTurn]) -> None:

@@ -61,3 +61,33 @@ def test_same_message_to_both_replicas_is_answered_once(two_servers: list[str]) 
     assert len({r.json()["reply"]["text"] for r in responses}) == 1
     messages = httpx.get(f"{two_servers[0]}/v1/conversations/{cid}").json()["messages"]
     assert [m["role"] for m in messages] == ["user", "bot"]
+
+
+@pytest.fixture(scope="module")
+def two_servers_without_redis(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    started = []
+    try:
+        for name in ("c", "d"):
+            started.append(start_server(tmp_path_factory.mktemp(f"replica-{name}"), KEFU_DATABASE_URL=postgres_url))
+        yield [base for _, base in started]
+    finally:
+        for process, _ in started:
+            stop_server(process)
+
+
+def test_replicas_without_redis_never_fork_and_lose_nothing(two_servers_without_redis: list[str]) -> None:
+    bases = two_servers_without_redis
+    cid = f"pg-{uuid.uuid4().hex}"
+    texts = [f"what are the shipping fees? ({i})" for i in range(30)]
+    responses = post_concurrently(bases, cid, texts)
+    assert {r.status_code for r in responses} <= {200, 503}
+    for i, response in enumerate(responses):  # a 503 stored nothing: the client retries the same message id
+        if response.status_code == 503:
+            assert response.json()["error"]["code"] == "conversation_busy"
+            retry = httpx.post(
+                f"{bases[0]}/v1/conversations/{cid}/messages", json={"text": texts[i], "message_id": f"m{i}"}
+            )
+            assert retry.status_code == 200
+    messages = httpx.get(f"{bases[1]}/v1/conversations/{cid}").json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "bot"] * 30
+    assert sorted(m["text"] for m in messages if m["role"] == "user") == sorted(texts)
