@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
@@ -17,9 +18,24 @@ class MessageIn(BaseModel):
         json_schema_extra={"minLength": 1, "maxLength": 4000, "pattern": r"^[^\x00]*\S[^\x00]*$"},
     )
     user_id: str | None = Field(None, max_length=256)
-    channel: str = Field("web", pattern=r"^[a-z0-9_-]{1,32}$")
+    channel: str = Field(
+        "web", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="web, app, wechat, phone... (lower-cased)"
+    )
     message_id: str | None = Field(None, pattern=ID_PATTERN, description="Idempotency key.")
-    locale: Literal["zh", "en"] | None = None
+    locale: Literal["zh", "en"] | None = Field(None, description="zh or en; regional forms such as zh-CN are accepted")
+
+    @field_validator("channel")
+    @classmethod
+    def _lower_channel(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("locale", mode="before")
+    @classmethod
+    def _base_language(cls, value: Any) -> Any:
+        # "zh-CN", "zh_Hans", "en-US" -> "zh" / "en"; anything else is left for the Literal to refuse.
+        if isinstance(value, str) and re.fullmatch(r"(?i)(zh|en)([-_][A-Za-z0-9]{2,8})*", value):
+            return value[:2].lower()
+        return value
 
 
 class CitationOut(BaseModel):

@@ -167,3 +167,11 @@ def test_terminal_chat_against_the_server(server: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "100003" in done.stdout and "已为您取消" in done.stdout
+
+
+def test_regional_locales_and_channel_case_are_accepted(server: str) -> None:
+    body = {"text": "100001", "locale": "zh-CN", "channel": "WeChat"}
+    data = httpx.post(f"{server}/v1/conversations/{new_id()}/messages", json=body).json()
+    assert "顺丰" in data["reply"]["text"]  # no words in the text: the locale decides the language
+    refused = httpx.post(f"{server}/v1/conversations/{new_id()}/messages", json={"text": "hi", "locale": "fr-FR"})
+    assert refused.status_code == 422
