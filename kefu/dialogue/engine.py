@@ -95,7 +95,10 @@ class FlowEngine:
         step = flow.step(state.step)
         act = self._act(parse)
         context = self._context(state, parse)
-        if (
+        if self._names_something_else(flow, state, parse):
+            # "Yes, but cancel 100002 instead": never confirm an action on a value the customer just replaced.
+            answer = None
+        elif (
             any(evaluate(condition, context) for condition in step.yes_if)
             or act == "affirm"
             or (act is None and intent in self.config.closing_intents)
@@ -104,6 +107,8 @@ class FlowEngine:
         elif act == "deny" or intent in self.config.negative_intents:
             answer = "no"
         else:
+            answer = None
+        if answer is None:
             # Not an answer to the question: a new request. Leave this flow and handle it afresh.
             decision.trace.append(f"{flow.name}.{step.id}:unanswered")
             self._reset(state)
@@ -114,6 +119,14 @@ class FlowEngine:
         if say:
             decision.utterances.append(Utterance(say, self._context(state, parse)))
         return self._goto(decision, parse, flow, step.yes if answer == "yes" else step.no)
+
+    @staticmethod
+    def _names_something_else(flow: Flow, state: DialogueState, parse: Parse) -> bool:
+        for slot in flow.slots.values():
+            entity = None if slot.entity == TEXT_ENTITY else parse.entity(slot.entity)
+            if entity is not None and state.slots.get(slot.name) not in (None, entity.value):
+                return True
+        return False
 
     def _on_slot(self, decision: Decision, parse: Parse, intent: str, slot_name: str) -> Decision:
         state = decision.state

@@ -155,3 +155,11 @@ def test_bare_order_number_starts_the_status_flow(engine: FlowEngine) -> None:
     assert said(d) == ["order_shipped", "ask_resolved"] and d.state.flow == "order_status"
     d = turn(engine, DialogueState(), parse("what's the weather"))
     assert d.state.flow is None and said(d) == ["fallback"]
+
+
+def test_confirmation_naming_another_order_is_not_a_yes(engine: FlowEngine) -> None:
+    d = turn(engine, DialogueState(), parse("cancel 100003", "cancel_order", order_id="100003"))
+    assert said(d) == ["ask_cancel_confirm"]
+    d = turn(engine, d.state, parse("yes, but cancel 100001 instead", "cancel_order", act="affirm", order_id="100001"))
+    # Had the "yes" counted, 100003 would have been cancelled ("order_cancelled").
+    assert said(d) == ["cannot_cancel_shipped", "ask_resolved"] and d.state.slots["order_id"] == "100001"
