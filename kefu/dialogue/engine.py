@@ -46,7 +46,7 @@ class FlowEngine:
         for entity in parse.entities:
             seen[entity.type] = entity.value
             state.memory.setdefault(_FLOW_ENTITIES, {})[entity.type] = entity.value
-        intent = self._intent(parse)
+        intent = parse.intent.name  # low confidence is already the out-of-scope intent (NLU step)
 
         if intent in self.config.handoff_intents:
             return self._handoff(decision, "customer_request", "handoff")
@@ -79,11 +79,6 @@ class FlowEngine:
         return self._goto(decision, parse, flow, self._next_of(flow, flow.step(state.step)))
 
     # ------------------------------------------------------------------ reading the parse
-    @staticmethod
-    def _intent(parse: Parse) -> str:
-        # Low confidence is already turned into the out-of-scope intent by the NLU step.
-        return parse.intent.name
-
     def _act(self, parse: Parse) -> str | None:
         return parse.act if parse.act and parse.act_confidence >= self.config.act_threshold else None
 

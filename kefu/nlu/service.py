@@ -7,7 +7,7 @@ from kefu.nlu.classifier import TextClassifier
 from kefu.nlu.encoder import SentenceEncoder
 from kefu.nlu.entities import EntityExtractor
 from kefu.nlu.language import reply_locale
-from kefu.packs.loader import fold
+from kefu.nlu.phrases import fold
 
 OTHER_ACT = "other"
 

@@ -25,6 +25,7 @@ from kefu.core.types import Locale
 from kefu.dialogue.flows import Flow, FlowError, load_flows
 from kefu.knowledge.documents import Chunk, Document, DocumentError, chunk_document, load_folder
 from kefu.nlu.entities import NameSpec
+from kefu.nlu.phrases import fold
 from kefu.respond.templates import TemplateError, load_templates
 
 BUNDLED = Path(__file__).parent
@@ -38,11 +39,6 @@ ENGINE_TEMPLATES = (
     "back_to_flow",
     "kb_answer",
 )
-
-
-def fold(text: str) -> str:
-    """Case- and space-insensitive form used to match quick-reply labels."""
-    return " ".join(text.casefold().split()).strip(" .!！。")
 
 
 class PackError(ValueError):

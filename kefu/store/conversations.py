@@ -65,32 +65,21 @@ class SqlConversationStore:
             await connection.execute(text("SELECT 1"))
 
     async def find_turn(self, conversation_id: str, message_id: str) -> StoredTurn | None:
-        async with self._sessions() as session:
-            row = await session.get(TurnRow, (conversation_id, message_id))
-            if row is None:
-                return None
-            return StoredTurn(TurnResult.from_dict(row.result, replayed=True), row.request_sha256)
+        async with self.engine.connect() as connection:
+            return await _stored_turn(connection, conversation_id, message_id)
 
     async def open_turn(
         self, conversation_id: str, message_id: str
     ) -> tuple[StoredTurn | None, ConversationSnapshot | None]:
         """What a new turn needs, in one round trip: an earlier answer to this message, and the conversation."""
         async with self.engine.connect() as connection:
-            turn = (
-                await connection.execute(
-                    select(TurnRow.result, TurnRow.request_sha256).where(
-                        TurnRow.conversation_id == conversation_id, TurnRow.message_id == message_id
-                    )
-                )
-            ).first()
-            if turn is not None:
-                return StoredTurn(TurnResult.from_dict(turn.result, replayed=True), turn.request_sha256), None
+            stored = await _stored_turn(connection, conversation_id, message_id)
+            if stored is not None:
+                return stored, None
             row = (
                 await connection.execute(select(ConversationRow).where(ConversationRow.id == conversation_id))
             ).first()
-        if row is None:
-            return None, None
-        return None, _snapshot(row)
+        return None, None if row is None else _snapshot(row)
 
     async def load(self, conversation_id: str) -> ConversationSnapshot | None:
         async with self._sessions() as session:
@@ -258,3 +247,14 @@ def _snapshot(row: Any) -> ConversationSnapshot:
         channel=row.channel,
         locale=cast(Locale | None, row.locale),
     )
+
+
+async def _stored_turn(connection: AsyncConnection, conversation_id: str, message_id: str) -> StoredTurn | None:
+    row = (
+        await connection.execute(
+            select(TurnRow.result, TurnRow.request_sha256).where(
+                TurnRow.conversation_id == conversation_id, TurnRow.message_id == message_id
+            )
+        )
+    ).first()
+    return None if row is None else StoredTurn(TurnResult.from_dict(row.result, replayed=True), row.request_sha256)
