@@ -10,6 +10,8 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kefu.actions.bank_tools import bank_tools
+from kefu.actions.demo_bank import DemoBank
 from kefu.actions.demo_shop import DemoShop
 from kefu.actions.http_shop import HttpShop
 from kefu.actions.runner import ToolRunner
@@ -85,7 +87,7 @@ def build_dialogue(pack: Pack) -> FlowEngine:
 
 
 async def build_runtime(settings: Settings) -> Runtime:
-    pack = load_pack(settings.pack)
+    pack = load_pack(settings.pack, settings.resolved_training_data_dir)
     encoder = UseEncoder()
     nlu = build_understanding(pack, settings, encoder)
     warm_up()
@@ -110,6 +112,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     runner = ToolRunner(
         [
             *shop_tools(shop),
+            *bank_tools(DemoBank(engine, pack.cards)),  # cards.yaml (empty: no cards)
             SearchKnowledge(knowledge, settings.knowledge_min_score, settings.knowledge_intent_min_score),
         ],
         timeout_s=settings.tools_timeout_s,

@@ -70,24 +70,27 @@ def chat(
 @pack_app.command("validate")
 def pack_validate(path: Annotated[Path, typer.Argument(help="A pack folder (with pack.yaml).")]) -> None:
     """Check a pack: YAML, flows, templates, intents, knowledge. Exit 1 with every problem named."""
+    from kefu.actions.bank_tools import bank_tool_names
     from kefu.actions.tools import builtin_tool_names
     from kefu.packs.loader import PackError, check_pack, load_pack
 
     if not (path / "pack.yaml").is_file():
         console.print(f"[red]error:[/] {path}: not a pack folder (no pack.yaml)")
         raise typer.Exit(2)
+    settings = _settings()
     try:
-        pack = load_pack(str(path))
+        pack = load_pack(str(path), settings.resolved_training_data_dir)
     except PackError as exc:
         console.print(f"[red]invalid pack:[/] {exc}")
         raise typer.Exit(1) from exc
-    problems = check_pack(pack, builtin_tool_names())
+    problems = check_pack(pack, builtin_tool_names() | bank_tool_names())
     if problems:
         console.print("[red]invalid pack:[/]\n  " + "\n  ".join(problems))
         raise typer.Exit(1)
     counts = {lang: sum(len(v) for v in by.values()) for lang, by in pack.intent_examples.items()}
+    external = "".join(f", {f.examples} from {f.path} ({f.language})" for f in pack.training_files)
     print(
-        f"pack {pack.name}: ok — {len(pack.intents)} intents, examples {counts}, {len(pack.flows)} flows, "
+        f"pack {pack.name}: ok — {len(pack.intents)} intents, examples {counts}{external}, {len(pack.flows)} flows, "
         f"{len(pack.documents)} articles, {len(pack.catalogue)} products, {len(pack.orders)} orders"
     )
 
@@ -106,7 +109,7 @@ def pack_prepare(
 
     settings = _settings(pack=pack)
     try:
-        loaded = load_pack(settings.pack)
+        loaded = load_pack(settings.pack, settings.resolved_training_data_dir)
     except PackError as exc:
         console.print(f"[red]invalid pack:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -22,6 +22,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 _ENV_PREFIX = "KEFU_"
+DEFAULT_TRAINING_DATA_DIR = Path("../shared/data")
 
 
 class SettingsError(ValueError):
@@ -81,6 +82,9 @@ class Settings(BaseSettings):
     # --- domain pack and models
     pack: str = "ecommerce"  # a bundled pack name or a path to a pack folder
     model_cache_dir: Path | None = None  # default: data_dir / "models"
+    # External training sets a pack names in ``training_data:`` (never copied into the pack); relative to
+    # the working directory at start-up.
+    training_data_dir: Path = DEFAULT_TRAINING_DATA_DIR
     intent_threshold: float = Field(0.3, ge=0.0, le=1.0)
     knowledge_min_score: float = Field(0.35, ge=0.0, le=1.0)  # answer any message from the knowledge base
     knowledge_intent_min_score: float = Field(0.28, ge=0.0, le=1.0)  # answer a recognised policy question
@@ -142,6 +146,14 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("training_data_dir")
+    @classmethod
+    def _check_training_data_dir(cls, value: Path) -> Path:
+        # A missing folder is only a problem for a pack that reads from it (the loader names the file then).
+        if value.exists() and not value.is_dir():
+            raise ValueError("must be a folder")
+        return value
+
     # --- derived values
     @property
     def resolved_database_url(self) -> str:
@@ -152,6 +164,10 @@ class Settings(BaseSettings):
     @property
     def resolved_model_cache_dir(self) -> Path:
         return self.model_cache_dir or self.data_dir / "models"
+
+    @property
+    def resolved_training_data_dir(self) -> Path:
+        return self.training_data_dir.expanduser().resolve()
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -2,13 +2,23 @@
 
 Layout::
 
-    pack.yaml                      name, languages, intents, routing roles, entity patterns
+    pack.yaml                      name, languages, intents, routing roles, entity patterns,
+                                   training_data (external JSONL sets, by path under the training data dir)
     nlu/intents.<lang>.yaml        {intents: {name: [examples]}}
     nlu/acts.<lang>.yaml           {acts: {affirm|deny|stop: [examples]}}
     flows/*.yaml                   dialogue flows (kefu.dialogue.flows)
     templates/<lang>.yaml          reply templates
     knowledge/<lang>/*.md          help articles (file stem = article id)
-    catalogue.yaml, orders.yaml    the demo backend's seed (optional)
+    catalogue.yaml, orders.yaml    the demo shop's seed (optional)
+    cards.yaml                     the demo bank's seed (optional)
+
+``training_data`` in pack.yaml merges external examples into one language's intent examples without copying
+them into the pack::
+
+    training_data:
+      - {path: banking77/train.jsonl, language: en}   # relative to KEFU_TRAINING_DATA_DIR
+
+Each line of such a file is a JSON object with ``text`` and ``label``; every label must be a declared intent.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from typing import Any, cast
 
 import yaml
 
+from kefu.config.settings import DEFAULT_TRAINING_DATA_DIR
 from kefu.core.types import Locale
 from kefu.dialogue.flows import Flow, FlowError, load_flows
 from kefu.knowledge.documents import Chunk, Document, DocumentError, chunk_document, load_folder
@@ -30,6 +41,7 @@ from kefu.respond.templates import TemplateError, load_templates
 
 BUNDLED = Path(__file__).parent
 ACTS = ("affirm", "deny", "stop")
+TRAINING_DATA_SETTING = "KEFU_TRAINING_DATA_DIR"
 # Templates the engine itself uses, whatever the flows say.
 ENGINE_TEMPLATES = (
     "handoff",
@@ -43,6 +55,16 @@ ENGINE_TEMPLATES = (
 
 class PackError(ValueError):
     """A pack cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingFile:
+    """One external training set named in pack.yaml ``training_data``, as it was read."""
+
+    path: str  # as written in pack.yaml, relative to the training data folder
+    language: str
+    sha256: str  # of the file's bytes
+    examples: int
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,8 @@ class Pack:
     catalogue: list[dict[str, Any]] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
     quick_replies: dict[str, dict[str, str]] = field(default_factory=dict)  # template key -> {intent|act}
+    cards: dict[str, Any] = field(default_factory=dict)  # the demo bank's seed (cards.yaml)
+    training_files: tuple[TrainingFile, ...] = ()  # external examples merged into intent_examples
 
     def quick_reply_meanings(self) -> dict[str, tuple[str | None, str | None]]:
         """Each quick-reply label, in every language, folded for matching -> (intent, act)."""
@@ -110,7 +134,10 @@ class Pack:
 
     def fingerprint(self) -> str:
         """Changes whenever the training data changes: the cache key of trained models."""
-        data = json.dumps([self.intent_examples, self.act_examples], sort_keys=True, ensure_ascii=False)
+        parts: list[Any] = [self.intent_examples, self.act_examples]
+        if self.training_files:  # the external files' bytes, as read
+            parts.append([[f.path, f.language, f.sha256] for f in self.training_files])
+        data = json.dumps(parts, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
 
 
@@ -139,6 +166,77 @@ def _examples(path: Path, key: str, allowed: tuple[str, ...]) -> dict[str, list[
     return out
 
 
+def _training_data(
+    meta_path: Path, raw: Any, languages: tuple[str, ...], intents: tuple[str, ...], data_dir: Path
+) -> tuple[list[TrainingFile], dict[str, dict[str, list[str]]]]:
+    """Read pack.yaml ``training_data``: the files' examples per language and intent, and what was read."""
+    if raw is None:
+        return [], {}
+    if not isinstance(raw, list):
+        raise PackError(f"{meta_path}: 'training_data' must be a list of {{path, language}}")
+    files: list[TrainingFile] = []
+    merged: dict[str, dict[str, list[str]]] = {}
+    declared = set(intents)
+    for position, entry in enumerate(raw, 1):
+        where = f"{meta_path}: training_data #{position}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"].strip():
+            raise PackError(f"{where}: needs 'path' (a file under {TRAINING_DATA_SETTING}) and 'language'")
+        unknown = sorted(str(k) for k in set(entry) - {"path", "language"})
+        if unknown:
+            raise PackError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        language = entry.get("language")
+        if language not in languages:
+            raise PackError(f"{where}: 'language' must be one of the pack's languages {list(languages)}")
+        relative = entry["path"].strip()
+        path = data_dir / relative
+        if not path.is_file():
+            raise PackError(
+                f"{where}: training data file not found: {path} "
+                f"({TRAINING_DATA_SETTING}={data_dir}, path {relative!r}); set {TRAINING_DATA_SETTING} to the "
+                f"folder that holds {relative}"
+            )
+        content = path.read_bytes()
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PackError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        by_intent = merged.setdefault(str(language), {})
+        count = 0
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PackError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+            if (
+                not isinstance(row, dict)
+                or not isinstance(row.get("text"), str)
+                or not isinstance(row.get("label"), str)
+            ):
+                raise PackError(f"{path}:{number}: each line must be an object with string 'text' and 'label'")
+            label, example = row["label"], row["text"].strip()
+            if label not in declared:
+                raise PackError(f"{path}:{number}: label {label!r} is not an intent declared in {meta_path}")
+            if example:
+                by_intent.setdefault(label, []).append(example)
+                count += 1
+        files.append(TrainingFile(relative, str(language), hashlib.sha256(content).hexdigest(), count))
+    return files, merged
+
+
+def _merge(
+    own: dict[str, dict[str, list[str]]], external: dict[str, dict[str, list[str]]]
+) -> dict[str, dict[str, list[str]]]:
+    """The pack's own examples first, then the external ones, without duplicates."""
+    out = {lang: dict(by_intent) for lang, by_intent in own.items()}
+    for language, by_intent in external.items():
+        table = out.setdefault(language, {})
+        for intent, examples in by_intent.items():
+            table[intent] = list(dict.fromkeys([*table.get(intent, []), *examples]))
+    return out
+
+
 def resolve(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.is_dir():
@@ -149,7 +247,9 @@ def resolve(name_or_path: str) -> Path:
     raise PackError(f"pack {name_or_path!r}: neither a folder nor a bundled pack")
 
 
-def load_pack(name_or_path: str) -> Pack:
+def load_pack(name_or_path: str, data_dir: Path | None = None) -> Pack:
+    """Load and check a pack. ``data_dir`` is where pack.yaml ``training_data`` paths point
+    (``Settings.resolved_training_data_dir``; default ``../shared/data`` under the working directory)."""
     root = resolve(name_or_path)
     meta = _yaml(root / "pack.yaml")
     if not isinstance(meta, dict):
@@ -161,6 +261,14 @@ def load_pack(name_or_path: str) -> Pack:
     if len(intents) < 2:
         raise PackError(f"{root / 'pack.yaml'}: 'intents' must list at least two intents")
     roles = meta.get("roles") or {}
+    training_files, external = _training_data(
+        root / "pack.yaml",
+        meta.get("training_data"),
+        languages,
+        intents,
+        (data_dir if data_dir is not None else DEFAULT_TRAINING_DATA_DIR).expanduser().resolve(),
+    )
+    own_examples = {lang: _examples(root / "nlu" / f"intents.{lang}.yaml", "intents", intents) for lang in languages}
     try:
         flows = tuple(load_flows(root / "flows"))
         templates = load_templates(root / "templates", list(languages))
@@ -180,9 +288,7 @@ def load_pack(name_or_path: str) -> Pack:
         handoff_intents=tuple(roles.get("handoff_intents", ["human_agent"])),
         closing_intents=tuple(roles.get("closing_intents", ["thanks", "goodbye"])),
         negative_intents=tuple(roles.get("negative_intents", ["complaint"])),
-        intent_examples={
-            lang: _examples(root / "nlu" / f"intents.{lang}.yaml", "intents", intents) for lang in languages
-        },
+        intent_examples=_merge(own_examples, external),
         act_examples={lang: _examples(root / "nlu" / f"acts.{lang}.yaml", "acts", ACTS) for lang in languages},
         flows=flows,
         templates=templates,
@@ -193,6 +299,8 @@ def load_pack(name_or_path: str) -> Pack:
         else [],
         orders=list((_yaml(root / "orders.yaml") or {}).get("orders", [])) if (root / "orders.yaml").is_file() else [],
         quick_replies={str(k): dict(v) for k, v in (meta.get("quick_replies") or {}).items()},
+        cards=dict(_yaml(root / "cards.yaml") or {}) if (root / "cards.yaml").is_file() else {},
+        training_files=tuple(training_files),
     )
     problems = check_pack(pack)
     if problems:
