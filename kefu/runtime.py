@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,9 +25,12 @@ from kefu.dialogue.engine import DialogueConfig, FlowEngine
 from kefu.guard.basic import PiiGuard
 from kefu.knowledge.index import KnowledgeIndex
 from kefu.knowledge.tokens import warm_up
-from kefu.nlu.encoder import SentenceEncoder, UseEncoder
+from kefu.nlu.dataset import OOS_LABEL
+from kefu.nlu.encoder import SentenceEncoder, UseEncoder, make_encoder
 from kefu.nlu.entities import build_extractor
+from kefu.nlu.model_store import ModelFormatError, load_model
 from kefu.nlu.pack_models import load_or_train
+from kefu.nlu.reload import ModelReloader, ModelSource, pointer_path
 from kefu.nlu.service import NluService
 from kefu.obs.metrics import Metrics
 from kefu.packs.loader import Pack, PackError, check_pack, load_pack
@@ -52,6 +56,7 @@ class Runtime:
     metrics: Metrics
     pipeline: Pipeline
     _closers: list[Callable[[], Any]] = field(default_factory=list)
+    reloader: ModelReloader | None = None
 
     async def close(self) -> None:
         for closer in reversed(self._closers):
@@ -63,15 +68,42 @@ class Runtime:
 
 def build_understanding(pack: Pack, settings: Settings, encoder: SentenceEncoder) -> NluService:
     models = load_or_train(pack, encoder, settings.resolved_model_cache_dir, progress=lambda m: log.info(m))
+    intents = models.intents
+    if settings.intent_model is not None:
+        try:
+            intents = load_model(settings.intent_model)
+        except ModelFormatError as exc:
+            raise PackError(f"KEFU_INTENT_MODEL: {exc}") from exc
+        unknown = sorted(set(intents.labels) - set(pack.intents) - {OOS_LABEL})
+        if unknown:
+            raise PackError(
+                f"KEFU_INTENT_MODEL: {settings.intent_model} has labels pack {pack.name} does not know: "
+                + ", ".join(unknown[:8])
+            )
+    extra = {name: make_encoder(name) for name in intents.encoders if name != encoder.name}
     return NluService(
         encoder,
-        models.intents,
+        intents,
         models.acts,
         build_extractor(pack.entities, pack.product_names()),
         threshold=settings.intent_threshold,
         fallback_intent=pack.fallback_intent,
         default_locale=settings.default_locale,
         phrases=pack.quick_reply_meanings(),
+        extra_encoders=extra,
+    )
+
+
+def build_reloader(pack: Pack, settings: Settings, nlu: NluService, metrics: Metrics) -> ModelReloader | None:
+    if not settings.model_reload_s:
+        return None
+    source = (
+        ModelSource(folder=settings.intent_model)
+        if settings.intent_model is not None
+        else ModelSource(pointer=pointer_path(settings.resolved_model_cache_dir, pack.name))
+    )
+    return ModelReloader(
+        nlu, source, set(pack.intents), interval_s=settings.model_reload_s, on_reload=metrics.model_reload
     )
 
 
@@ -141,6 +173,22 @@ async def build_runtime(settings: Settings) -> Runtime:
         store=store,
         observer=metrics,
     )
+    reloader = build_reloader(pack, settings, nlu, metrics)
+    if reloader is not None:
+        watcher = asyncio.create_task(reloader.run(), name="kefu-model-reloader")
+        closers.append(watcher.cancel)
     return Runtime(
-        settings, pack, encoder, nlu, knowledge, engine, store, runner, responder, metrics, pipeline, closers
+        settings,
+        pack,
+        encoder,
+        nlu,
+        knowledge,
+        engine,
+        store,
+        runner,
+        responder,
+        metrics,
+        pipeline,
+        closers,
+        reloader=reloader,
     )

@@ -11,11 +11,13 @@ import typer
 from rich.console import Console
 
 from kefu.cli import chat as chat_cli
+from kefu.cli import intent as intent_cli
 from kefu.config import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="kefu (客服): self-hosted customer-service system.", no_args_is_help=True)
 pack_app = typer.Typer(help="Domain packs: check and prepare.", no_args_is_help=True)
 app.add_typer(pack_app, name="pack")
+app.add_typer(intent_cli.app, name="intent")
 console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 
@@ -102,9 +104,9 @@ def pack_prepare(
     """Train and cache the pack's intent and dialogue-act models (done by `make install`)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from kefu.nlu.classifier import ModelFormatError, TextClassifier
     from kefu.nlu.encoder import UseEncoder
-    from kefu.nlu.pack_models import model_folder, train_pack_models
+    from kefu.nlu.model_store import ModelFormatError
+    from kefu.nlu.pack_models import load_pack_models, model_folder, train_pack_models
     from kefu.packs.loader import PackError, load_pack
 
     settings = _settings(pack=pack)
@@ -116,8 +118,7 @@ def pack_prepare(
     encoder = UseEncoder()
     folder = model_folder(loaded, encoder, settings.resolved_model_cache_dir)
     try:
-        TextClassifier.load(folder / "intents", encoder)
-        TextClassifier.load(folder / "acts", encoder)
+        load_pack_models(loaded, encoder, settings.resolved_model_cache_dir)
         print(f"models for pack {loaded.name} are up to date: {folder}")
         return
     except ModelFormatError:

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # External training sets a pack names in ``training_data:`` (never copied into the pack); relative to
     # the working directory at start-up.
     training_data_dir: Path = DEFAULT_TRAINING_DATA_DIR
+    # A model folder from `kefu intent train` to use instead of the pack's own intent model (its labels
+    # must be the pack's intents, or `oos`). Retraining it in place is picked up without a restart.
+    intent_model: Path | None = None
+    model_reload_s: float = Field(2.0, ge=0.0)  # how often to look for a retrained model; 0: never
     intent_threshold: float = Field(0.3, ge=0.0, le=1.0)
     knowledge_min_score: float = Field(0.35, ge=0.0, le=1.0)  # answer any message from the knowledge base
     knowledge_intent_min_score: float = Field(0.28, ge=0.0, le=1.0)  # answer a recognised policy question

