@@ -25,6 +25,7 @@ from kefu.dialogue.engine import DialogueConfig, FlowEngine
 from kefu.guard.basic import PiiGuard
 from kefu.knowledge.index import KnowledgeIndex
 from kefu.knowledge.tokens import warm_up
+from kefu.nlu.arbiter import LlmIntentArbiter
 from kefu.nlu.dataset import OOS_LABEL
 from kefu.nlu.encoder import SentenceEncoder, UseEncoder, make_encoder
 from kefu.nlu.entities import build_extractor
@@ -163,6 +164,17 @@ async def build_runtime(settings: Settings) -> Runtime:
 
     responder = TemplateResponder(pack.templates, settings.default_locale)
     metrics = Metrics(pack.intents)
+    arbiter = None
+    if settings.intent_llm_fallback:
+        arbiter = LlmIntentArbiter(
+            settings.llm_base_url,
+            settings.llm_model,
+            api_key=settings.llm_api_key,
+            below=settings.intent_llm_below,
+            timeout_s=settings.llm_timeout_s,
+            fallback_intent=pack.fallback_intent,
+        )
+        closers.append(arbiter.close)
     pipeline = Pipeline(
         locks=locks,
         guard=PiiGuard(),
@@ -172,6 +184,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         responder=responder,
         store=store,
         observer=metrics,
+        arbiter=arbiter,
     )
     reloader = build_reloader(pack, settings, nlu, metrics)
     if reloader is not None:

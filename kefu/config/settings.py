@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     intent_model: Path | None = None
     model_reload_s: float = Field(2.0, ge=0.0)  # how often to look for a retrained model; 0: never
     intent_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    # A second opinion from an LLM (OpenAI-compatible endpoint) for messages whose top intent is below
+    # intent_llm_below; off by default. The endpoint settings are shared with the LLM gateway.
+    intent_llm_fallback: bool = False
+    intent_llm_below: float = Field(0.6, gt=0.0, le=1.0)
+    llm_base_url: str = ""  # e.g. http://127.0.0.1:8080/v1 (llama.cpp, vLLM, any OpenAI-compatible server)
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = Field(3.0, gt=0)
     knowledge_min_score: float = Field(0.35, ge=0.0, le=1.0)  # answer any message from the knowledge base
     knowledge_intent_min_score: float = Field(0.28, ge=0.0, le=1.0)  # answer a recognised policy question
     default_locale: Literal["zh", "en"] = "zh"
@@ -143,7 +151,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis:// or rediss://")
         return value
 
-    @field_validator("tools_base_url")
+    @field_validator("tools_base_url", "llm_base_url")
     @classmethod
     def _check_http_url(cls, value: str) -> str:
         if value and not re.match(r"^https?://", value):
@@ -157,6 +165,12 @@ class Settings(BaseSettings):
         if value.exists() and not value.is_dir():
             raise ValueError("must be a folder")
         return value
+
+    @model_validator(mode="after")
+    def _check_intent_llm(self) -> Settings:
+        if self.intent_llm_fallback and not (self.llm_base_url and self.llm_model):
+            raise ValueError("KEFU_INTENT_LLM_FALLBACK needs KEFU_LLM_BASE_URL and KEFU_LLM_MODEL")
+        return self
 
     # --- derived values
     @property
@@ -185,6 +199,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"]) or "?"
+            key = ".".join(str(part) for part in error["loc"])
+            if not key:  # a rule across settings: its message names them
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
             problems.append(f"{_ENV_PREFIX}{key.upper()}: {error['msg']} (got {error.get('input')!r})")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from exc

@@ -17,6 +17,7 @@ from kefu.core.protocols import (
     ConversationStore,
     DialoguePolicy,
     Guard,
+    IntentArbiter,
     Responder,
     Understanding,
 )
@@ -85,6 +86,7 @@ class Pipeline:
         responder: Responder,
         store: ConversationStore,
         observer: TurnObserver | None = None,
+        arbiter: IntentArbiter | None = None,
     ) -> None:
         self.locks = locks
         self.guard = guard
@@ -94,6 +96,7 @@ class Pipeline:
         self.responder = responder
         self.store = store
         self.observer: TurnObserver = observer or _NullObserver()
+        self.arbiter = arbiter
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -203,6 +206,12 @@ class Pipeline:
             parse = self.nlu.parse(message.text, locale_hint=message.locale or snapshot.locale)
         locale: Locale = parse.language
         events.append(Event("nlu_parsed", _parse_payload(parse), mid))
+        if self.arbiter is not None and self.arbiter.wants(parse):
+            with self._timed("intent_llm"):
+                chosen = await self.arbiter.choose(message.text, parse.ranking)
+            if chosen is not None:
+                events.append(Event("intent_arbitrated", {"from": parse.intent.name, "to": chosen.name}, mid))
+                parse = replace(parse, intent=chosen)
 
         owner: Owner = snapshot.owner
         if owner == "agent":

@@ -13,6 +13,7 @@ from kefu.core.types import (
     Event,
     GuardVerdict,
     InboundMessage,
+    IntentScore,
     Locale,
     Owner,
     Parse,
@@ -43,6 +44,14 @@ class Understanding(Protocol):
     """The NLU step: text (plus the dialogue context) to a ``Parse``."""
 
     def parse(self, text: str, *, locale_hint: Locale | None = None) -> Parse: ...
+
+
+class IntentArbiter(Protocol):
+    """A second opinion on an unsure intent (an LLM choosing among the top candidates)."""
+
+    def wants(self, parse: Parse) -> bool: ...
+
+    async def choose(self, text: str, ranking: Sequence[IntentScore]) -> IntentScore | None: ...
 
 
 class DialoguePolicy(Protocol):

@@ -13,7 +13,11 @@ from kefu.nlu.intent_model import Calibration, OosDetector
 
 Floats = npt.NDArray[np.float64]
 Targets = npt.NDArray[np.int64]
-_GRID = {"neighbours": (0.0, 0.25, 0.5, 1.0), "finetuned": (0.0, 0.5, 1.0, 1.5, 2.0)}
+_GRID = {
+    "neighbours": (0.0, 0.25, 0.5, 1.0),
+    "finetuned": (0.0, 0.5, 1.0, 1.5, 2.0),
+    "finetuned_neighbours": (0.0, 0.5, 1.0, 2.0),
+}
 
 
 def _nll(log_proba: Floats, targets: Targets) -> float:

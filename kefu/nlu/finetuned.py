@@ -136,15 +136,20 @@ class FinetunedMember:
                     progress(done, steps)
         return cls(tokenizer, model, head)
 
-    def log_proba(self, texts: Sequence[str]) -> Floats:
+    def forward(self, texts: Sequence[str]) -> tuple[Floats, npt.NDArray[np.float32]]:
+        """Log-probabilities from the head and the fine-tuned sentence embeddings, from one pass."""
         import torch
 
-        chunks = []
+        logits, embeddings = [], []
         with torch.inference_mode():
             for start in range(0, len(texts), 128):
-                logits = self.head(_embed(self.tokenizer, self.model, texts[start : start + 128])) * SCALE
-                chunks.append(logits.double().numpy())
-        return log_softmax(np.vstack(chunks))
+                pooled = _embed(self.tokenizer, self.model, texts[start : start + 128])
+                logits.append((self.head(pooled) * SCALE).double().numpy())
+                embeddings.append(pooled.numpy().astype(np.float32))
+        return log_softmax(np.vstack(logits)), np.vstack(embeddings)
+
+    def log_proba(self, texts: Sequence[str]) -> Floats:
+        return self.forward(texts)[0]
 
     def save(self, folder: Path) -> None:
         import torch

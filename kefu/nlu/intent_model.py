@@ -3,7 +3,8 @@
 Members (each gives log-probabilities over the labels):
 - ``linear``: embeddings from the frozen encoders plus n-grams into a logistic head (always present);
 - ``neighbours``: similarity to each label's closest training examples;
-- ``finetuned``: the English MiniLM fine-tuned end to end (optional, English data).
+- ``finetuned``: the English MiniLM fine-tuned end to end (optional, English data);
+- ``finetuned_neighbours``: nearest training examples in the fine-tuned embedding space (same pass).
 
 The ensemble adds the members' log-probabilities with weights, then divides by a temperature; weights and
 temperature are chosen on held-out data so that the confidences are calibrated. When the training data has
@@ -29,6 +30,7 @@ from kefu.nlu.neighbours import NeighbourMember
 
 Floats = npt.NDArray[np.float64]
 Vectors = npt.NDArray[np.float32]
+FINETUNED_SPACE = "finetuned"  # the memory key of embeddings from the fine-tuned encoder
 NEIGHBOUR_TEMPERATURE = 0.05  # cosine similarities live in a narrow band: sharpen before the softmax
 BATCH = 256
 
@@ -68,11 +70,13 @@ class IntentModel:
         calibration: Calibration | None = None,
         oos: OosDetector | None = None,
         info: dict[str, Any] | None = None,
+        finetuned_neighbours: NeighbourMember | None = None,
     ) -> None:
         self.labels = tuple(labels)
         self.linear = linear
         self.neighbours = neighbours
         self.finetuned = finetuned
+        self.finetuned_neighbours = finetuned_neighbours
         self.calibration = calibration or Calibration()
         self.oos = oos
         self.info = info or {}
@@ -86,16 +90,27 @@ class IntentModel:
         return tuple(sorted(names))
 
     # ---------------------------------------------------------------- scoring
-    def member_scores(self, texts: Sequence[str], vectors: Mapping[str, Vectors]) -> dict[str, Floats]:
-        """Every member's log-probabilities, plus ``similarity`` (closeness to the nearest example)."""
+    def member_scores(
+        self, texts: Sequence[str], vectors: Mapping[str, Vectors], *, every: bool = True
+    ) -> dict[str, Floats]:
+        """The members' log-probabilities, plus ``similarity`` (closeness to the nearest example).
+        Without ``every``, members the calibration gives no weight are skipped (time on the hot path)."""
+
+        def needed(name: str) -> bool:
+            return every or bool(self.calibration.weights.get(name))
+
         scores = {"linear": self.linear.log_proba(texts, vectors)}
-        if self.neighbours is not None:
+        if self.neighbours is not None and (needed("neighbours") or self.oos is not None):
             sims = self.neighbours.similarities(vectors)
             scores["neighbours"] = log_softmax(sims / NEIGHBOUR_TEMPERATURE)
             in_scope = sims if self._oos_index is None else np.delete(sims, self._oos_index, axis=1)
             scores["similarity"] = in_scope.max(axis=1, keepdims=True)
-        if self.finetuned is not None:
-            scores["finetuned"] = self.finetuned.log_proba(texts)
+        wants_finetuned = needed("finetuned") or needed("finetuned_neighbours") or self.oos is not None
+        if self.finetuned is not None and wants_finetuned:  # the detector's signals include it
+            scores["finetuned"], embeddings = self.finetuned.forward(texts)
+            if self.finetuned_neighbours is not None and needed("finetuned_neighbours"):
+                sims = self.finetuned_neighbours.similarities({FINETUNED_SPACE: embeddings})
+                scores["finetuned_neighbours"] = log_softmax(sims / NEIGHBOUR_TEMPERATURE)
         return scores
 
     def combine(self, scores: Mapping[str, Floats], calibration: Calibration | None = None) -> Floats:
@@ -131,7 +146,7 @@ class IntentModel:
         return self._predict([text], rows, top)[0]
 
     def _predict(self, texts: Sequence[str], vectors: Mapping[str, Vectors], top: int) -> list[Prediction]:
-        scores = self.member_scores(texts, vectors)
+        scores = self.member_scores(texts, vectors, every=False)
         log_proba = self.combine(scores)
         oos_scores = self.oos.probability(self.oos_signals(scores, log_proba)) if self.oos is not None else None
         proba = np.exp(log_proba)
@@ -155,6 +170,9 @@ class IntentModel:
             "labels": list(self.labels),
             "linear": self.linear.state(),
             "neighbours": self.neighbours.state() if self.neighbours is not None else None,
+            "finetuned_neighbours": (
+                self.finetuned_neighbours.state() if self.finetuned_neighbours is not None else None
+            ),
             "calibration": {"weights": self.calibration.weights, "temperature": self.calibration.temperature},
             "oos": (
                 {"weights": self.oos.weights, "bias": self.oos.bias, "threshold": self.oos.threshold}
@@ -176,4 +194,5 @@ class IntentModel:
             Calibration(dict(state["calibration"]["weights"]), float(state["calibration"]["temperature"])),
             OosDetector(np.asarray(oos["weights"]), float(oos["bias"]), float(oos["threshold"])) if oos else None,
             dict(state.get("info") or {}),
+            NeighbourMember.from_state(state["finetuned_neighbours"]) if state.get("finetuned_neighbours") else None,
         )

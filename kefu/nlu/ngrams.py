@@ -21,8 +21,14 @@ def _vectorizers(word_ngrams: bool) -> list[TfidfVectorizer]:
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), lowercase=True, sublinear_tf=True, min_df=2)
     if not word_ngrams:
         return [chars]
+    # min_df=2: a word pair seen once teaches nothing and, times 150 labels, costs the solver gigabytes.
     words = TfidfVectorizer(
-        analyzer="word", ngram_range=(1, 2), lowercase=True, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"
+        analyzer="word",
+        ngram_range=(1, 2),
+        lowercase=True,
+        sublinear_tf=True,
+        token_pattern=r"(?u)\b\w+\b",
+        min_df=2,
     )
     return [chars, words]
 

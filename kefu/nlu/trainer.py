@@ -20,7 +20,7 @@ from kefu.nlu.calibrate import fit_calibration, fit_oos_detector
 from kefu.nlu.dataset import OOS_LABEL, Example, check_training_set, stratified_split
 from kefu.nlu.encoder import SentenceEncoder, UseEncoder
 from kefu.nlu.finetuned import FinetunedMember
-from kefu.nlu.intent_model import IntentModel
+from kefu.nlu.intent_model import FINETUNED_SPACE, IntentModel
 from kefu.nlu.linear import LinearMember
 from kefu.nlu.neighbours import NeighbourMember
 
@@ -140,7 +140,13 @@ def train_intent_model(
             seed=opts.seed,
             progress=(lambda done, total: progress("fine-tuning MiniLM", done, total)) if progress else None,
         )
-    draft = IntentModel(labels, linear, neighbours, finetuned)
+    ft_memory = None
+    fit_embeddings = None
+    if finetuned is not None:
+        report("fine-tuned embeddings")
+        fit_embeddings = finetuned.forward(fit_texts)[1]
+        ft_memory = NeighbourMember({FINETUNED_SPACE: fit_embeddings}, targets[fit_rows], len(labels))
+    draft = IntentModel(labels, linear, neighbours, finetuned, finetuned_neighbours=ft_memory)
     report("calibrating on held-out rows")
     scores = draft.member_scores(held_texts, held_vectors)
     calibration = fit_calibration(scores, held_targets, draft.combine)
@@ -157,8 +163,16 @@ def train_intent_model(
     all_texts = texts + (held_texts if validation else [])
     all_targets = np.concatenate([targets, held_targets]) if validation else targets
     all_vectors = {n: np.vstack([vectors[n], held_vectors[n]]) if validation else vectors[n] for n in encoder_names}
-    linear = LinearMember.fit(all_texts, all_targets, len(labels), all_vectors)
+    linear = LinearMember.fit(all_texts, all_targets, len(labels), all_vectors, start=linear)
     neighbours = NeighbourMember(all_vectors, all_targets, len(labels)) if opts.neighbours else None
+    if finetuned is not None and fit_embeddings is not None:
+        # The encoder never learnt from the held-out rows, but its memory of examples can include them.
+        held_embeddings = finetuned.forward(held_texts)[1]
+        ft_memory = NeighbourMember(
+            {FINETUNED_SPACE: np.vstack([fit_embeddings, held_embeddings])},
+            np.concatenate([targets[fit_rows], held_targets]),
+            len(labels),
+        )
     info: dict[str, Any] = {
         "kefu_version": __version__,
         "examples": len(all_texts),
@@ -171,7 +185,7 @@ def train_intent_model(
         "temperature": round(calibration.temperature, 4),
         "training_seconds": round(time.perf_counter() - started, 1),
     }
-    return IntentModel(labels, linear, neighbours, finetuned, calibration, oos, info)
+    return IntentModel(labels, linear, neighbours, finetuned, calibration, oos, info, ft_memory)
 
 
 def required_encoders(examples: Sequence[Example], options: TrainOptions | None = None) -> tuple[str, ...]:

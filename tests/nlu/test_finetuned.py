@@ -35,3 +35,25 @@ def test_learns_a_tiny_task_and_round_trips(tmp_path: Path) -> None:
     loaded = again.log_proba(probe)  # fp16 on disk, int8 linear layers when loaded for serving
     assert list(loaded.argmax(axis=1)) == [0, 1]
     assert np.allclose(np.exp(loaded), np.exp(log_proba), atol=0.1)
+
+
+def test_an_ensemble_with_the_fine_tuned_member_round_trips(tmp_path: Path) -> None:
+    from kefu.nlu.dataset import Example
+    from kefu.nlu.encoder import UseEncoder
+    from kefu.nlu.model_store import load_model, save_model
+    from kefu.nlu.trainer import TrainOptions, train_intent_model
+
+    encoder = UseEncoder()
+    examples = [
+        Example(t, ["arrival", "rate"][int(y)], f"t:{i}") for i, (t, y) in enumerate(zip(TEXTS, TARGETS, strict=True))
+    ]
+    options = TrainOptions(finetune=True, finetune_epochs=4, finetune_max_steps=12, held_out_fraction=0.34)
+    model = train_intent_model(examples * 2, {encoder.name: encoder}, options=options)
+    assert model.finetuned is not None and model.finetuned_neighbours is not None
+    assert model.info["finetuned"] is True
+    save_model(model, tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.finetuned_neighbours is not None and (tmp_path / "m" / "finetuned" / "head.pt").is_file()
+    texts = ["my card still hasn't come", "what's the euro exchange rate"]
+    vectors = {encoder.name: encoder.encode(texts)}
+    assert [p.labels[0] for p in again.predict_batch(texts, vectors)] == ["arrival", "rate"]
