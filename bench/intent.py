@@ -134,14 +134,15 @@ def run_set(
     return result
 
 
-def latency_main(model_dir: Path, data: Path) -> None:
-    """One message at a time, one thread, encoders included: what a server turn pays."""
+def latency_main(model_dir: Path, data: Path, threads: int = 1) -> None:
+    """One message at a time, encoders included: what a server turn pays (``threads`` for the fine-tuned
+    encoder, as KEFU_NLU_THREADS)."""
     import numpy as np
 
     from kefu.nlu.encoder import make_encoder
     from kefu.nlu.model_store import load_model
 
-    model = load_model(model_dir)
+    model = load_model(model_dir, threads)
     encoders = {name: make_encoder(name, 1) for name in model.encoders}
     texts = [e.text for e in read_examples(data)]
     random.Random(0).shuffle(texts)
@@ -157,7 +158,7 @@ def latency_main(model_dir: Path, data: Path) -> None:
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     p50, p99 = (float(np.percentile(times, q)) for q in (50, 99))
-    print(json.dumps({"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "rss_mib": round(rss)}))
+    print(json.dumps({"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "rss_mib": round(rss), "threads": threads}))
 
 
 def crosswoz_split(source: Path, work: Path) -> tuple[Path, Path]:
@@ -167,8 +168,10 @@ def crosswoz_split(source: Path, work: Path) -> tuple[Path, Path]:
     dialogues = sorted({str(r["dialogue_id"]) for r in rows})
     random.Random(1).shuffle(dialogues)
     held = set(dialogues[: len(dialogues) // 5])
-    train = [{"text": r["text"], "label": r["label"]} for r in rows if str(r["dialogue_id"]) not in held]
-    test = [{"text": r["text"], "label": r["label"]} for r in rows if str(r["dialogue_id"]) in held]
+    # A user turn without dialogue acts gets the label "none".
+    labelled = [(str(r["dialogue_id"]), {"text": r["text"], "label": r["label"] or "none"}) for r in rows]
+    train = [row for dialogue, row in labelled if dialogue not in held]
+    test = [row for dialogue, row in labelled if dialogue in held]
     return _write(work / "crosswoz-train.jsonl", train), _write(work / "crosswoz-heldapart.jsonl", test)
 
 
@@ -193,8 +196,9 @@ def main() -> None:
         parser.add_argument("command")
         parser.add_argument("--model", type=Path, required=True)
         parser.add_argument("--data", type=Path, required=True)
+        parser.add_argument("--threads", type=int, default=1)
         args = parser.parse_args()
-        latency_main(args.model, args.data)
+        latency_main(args.model, args.data, args.threads)
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("banking77-train", "banking77-test", "clinc-train", "clinc-validation", "clinc-test"):
@@ -213,17 +217,31 @@ def main() -> None:
         return args.only in (None, name)
 
     results: list[dict[str, Any]] = []
+    previous = json.loads(args.out.read_text()) if args.out.is_file() and args.only else {}
+
+    def record(result: dict[str, Any]) -> None:
+        """Saved after every set, so a failure later keeps what was measured; --only keeps the other sets."""
+        results.append(result)
+        kept = [r for r in previous.get("results", []) if r["set"] not in {x["set"] for x in results}]
+        report = {
+            "benchmark": "intent",
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv),
+            "results": kept + results,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+
     if args.banking77_train and wanted("banking77"):
         if args.banking77_test:
-            results.append(
-                run_set("banking77", [args.banking77_train], args.banking77_test, work, test_kind="official test")
-            )
+            record(run_set("banking77", [args.banking77_train], args.banking77_test, work, test_kind="official test"))
         else:
             train, held = _split(args.banking77_train, work, "banking77")
-            results.append(run_set("banking77", [train], held, work, test_kind="held-apart 15% of train"))
+            record(run_set("banking77", [train], held, work, test_kind="held-apart 15% of train"))
     if args.clinc_train and wanted("clinc150"):
         if args.clinc_test:
-            results.append(
+            record(
                 run_set(
                     "clinc150",
                     [args.clinc_train],
@@ -235,7 +253,7 @@ def main() -> None:
             )
         else:
             calib, held = _split(args.clinc_validation, work, "clinc150-validation", fraction=0.5)
-            results.append(
+            record(
                 run_set(
                     "clinc150",
                     [args.clinc_train],
@@ -247,7 +265,7 @@ def main() -> None:
             )
     if args.bitext_train and wanted("bitext"):
         if args.bitext_test:
-            results.append(
+            record(
                 run_set(
                     "bitext",
                     [args.bitext_train],
@@ -258,12 +276,12 @@ def main() -> None:
                 )
             )
         else:
-            results.append(
+            record(
                 run_set("bitext", [args.bitext_train], args.bitext_validation, work, test_kind="official validation")
             )
     if args.crosswoz and wanted("crosswoz"):
         train, held = crosswoz_split(args.crosswoz, work)
-        results.append(
+        record(
             run_set(
                 "crosswoz",
                 [train],
@@ -276,22 +294,9 @@ def main() -> None:
     if args.demo and wanted("demo"):
         train, tests = demo_files(work)
         for lang, test in tests.items():
-            results.append(run_set(f"demo-{lang}", [train], test, work, test_kind="held-out phrasing (tests/data)"))
+            record(run_set(f"demo-{lang}", [train], test, work, test_kind="held-out phrasing (tests/data)"))
     if not results:
         raise SystemExit("nothing to run: give at least one data set (see --help)")
-    report = {
-        "benchmark": "intent",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": " ".join(sys.argv),
-        "results": results,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(args.out.read_text()) if args.out.is_file() and args.only else None
-    if previous:  # --only updates one set and keeps the others
-        kept = [r for r in previous.get("results", []) if r["set"] not in {x["set"] for x in results}]
-        report["results"] = kept + results
-    args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -72,7 +72,7 @@ def build_understanding(pack: Pack, settings: Settings, encoder: SentenceEncoder
     intents = models.intents
     if settings.intent_model is not None:
         try:
-            intents = load_model(settings.intent_model)
+            intents = load_model(settings.intent_model, settings.nlu_threads)
         except ModelFormatError as exc:
             raise PackError(f"KEFU_INTENT_MODEL: {exc}") from exc
         unknown = sorted(set(intents.labels) - set(pack.intents) - {OOS_LABEL})
@@ -81,7 +81,7 @@ def build_understanding(pack: Pack, settings: Settings, encoder: SentenceEncoder
                 f"KEFU_INTENT_MODEL: {settings.intent_model} has labels pack {pack.name} does not know: "
                 + ", ".join(unknown[:8])
             )
-    extra = {name: make_encoder(name) for name in intents.encoders if name != encoder.name}
+    extra = {name: make_encoder(name, settings.nlu_threads) for name in intents.encoders if name != encoder.name}
     return NluService(
         encoder,
         intents,
@@ -99,7 +99,7 @@ def build_reloader(pack: Pack, settings: Settings, nlu: NluService, metrics: Met
     if not settings.model_reload_s:
         return None
     source = (
-        ModelSource(folder=settings.intent_model)
+        ModelSource(folder=settings.intent_model, threads=settings.nlu_threads)
         if settings.intent_model is not None
         else ModelSource(pointer=pointer_path(settings.resolved_model_cache_dir, pack.name))
     )

@@ -183,14 +183,14 @@ class IntentModel:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], finetuned_folder: Path | None = None) -> IntentModel:
+    def from_state(cls, state: dict[str, Any], finetuned_folder: Path | None = None, threads: int = 1) -> IntentModel:
         labels = state["labels"]
         oos = state.get("oos")
         return cls(
             labels,
             LinearMember.from_state(state["linear"]),
             NeighbourMember.from_state(state["neighbours"]) if state.get("neighbours") else None,
-            FinetunedMember.load(finetuned_folder, len(labels)) if finetuned_folder is not None else None,
+            FinetunedMember.load(finetuned_folder, len(labels), threads) if finetuned_folder is not None else None,
             Calibration(dict(state["calibration"]["weights"]), float(state["calibration"]["temperature"])),
             OosDetector(np.asarray(oos["weights"]), float(oos["bias"]), float(oos["threshold"])) if oos else None,
             dict(state.get("info") or {}),

@@ -76,7 +76,8 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
-def load_model(folder: Path) -> IntentModel:
+def load_model(folder: Path, threads: int = 1) -> IntentModel:
+    """``threads``: for the fine-tuned encoder, when the model has one."""
     folder = Path(folder)
     read_meta(folder)
     try:
@@ -85,7 +86,7 @@ def load_model(folder: Path) -> IntentModel:
         raise ModelFormatError(f"{folder}/model.joblib: cannot be read ({exc})") from exc
     finetuned = folder / "finetuned"
     try:
-        return IntentModel.from_state(state, finetuned if finetuned.is_dir() else None)
+        return IntentModel.from_state(state, finetuned if finetuned.is_dir() else None, threads)
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise ModelFormatError(f"{folder}: damaged model ({exc})") from exc
 

@@ -51,9 +51,11 @@ class ModelSource:
                 return None
         return None
 
+    threads: int = 1
+
     def load(self) -> tuple[IntentModel, IntentModel | None]:
         if self.folder is not None:
-            return load_model(self.folder), None
+            return load_model(self.folder, self.threads), None
         assert self.pointer is not None
         folder = self.pointer.parent / self.pointer.read_text(encoding="utf-8").strip()
         return load_model(folder / "intents"), load_model(folder / "acts")
