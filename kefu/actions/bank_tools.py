@@ -6,13 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kefu.actions.demo_bank import DemoBank
+from kefu.actions.tools import object_schema
 from kefu.core.protocols import Tool, ToolContext
 
 _LAST4 = {"type": "string", "pattern": r"[0-9]{4}", "description": "the last four digits of the card number"}
-
-
-def _schema(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
 @dataclass
@@ -23,7 +20,7 @@ class ListCards:
         "List the customer's payment cards (last four digits, type, status). With last4, 'selected' is that "
         "card; without it, 'selected' is the only card when the customer has exactly one."
     )
-    parameters: dict[str, Any] = field(default_factory=lambda: _schema([], last4=_LAST4))
+    parameters: dict[str, Any] = field(default_factory=lambda: object_schema([], last4=_LAST4))
 
     async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
         return await self.bank.list_cards(context.customer_key, args.get("last4") or None)
@@ -38,7 +35,7 @@ class FreezeCard:
         "payments or withdrawals go through until it is replaced. Only after the customer has confirmed."
     )
     parameters: dict[str, Any] = field(
-        default_factory=lambda: _schema(
+        default_factory=lambda: object_schema(
             ["last4"],
             last4=_LAST4,
             reason={"type": "string", "maxLength": 200, "description": "why, e.g. lost_or_stolen_card"},

@@ -13,7 +13,7 @@ _ORDER_ID = {"type": "string", "pattern": r"[0-9A-Za-z-]{4,32}", "description": 
 _REASON = {"type": "string", "maxLength": 500}
 
 
-def _schema(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+def object_schema(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
@@ -22,7 +22,7 @@ class LookupOrder:
     shop: ShopBackend
     name: str = "lookup_order"
     description: str = "Look up one of the customer's orders: status, item, carrier, tracking, delivery date."
-    parameters: dict[str, Any] = field(default_factory=lambda: _schema(["order_id"], order_id=_ORDER_ID))
+    parameters: dict[str, Any] = field(default_factory=lambda: object_schema(["order_id"], order_id=_ORDER_ID))
 
     async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
         return await self.shop.get_order(context.customer_key, str(args["order_id"]))
@@ -34,7 +34,7 @@ class CancelOrder:
     name: str = "cancel_order"
     description: str = "Cancel an order that has not shipped yet."
     parameters: dict[str, Any] = field(
-        default_factory=lambda: _schema(["order_id"], order_id=_ORDER_ID, reason=_REASON)
+        default_factory=lambda: object_schema(["order_id"], order_id=_ORDER_ID, reason=_REASON)
     )
 
     async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
@@ -47,7 +47,7 @@ class CreateReturn:
     name: str = "create_return"
     description: str = "Open a return (refund) request for a delivered order."
     parameters: dict[str, Any] = field(
-        default_factory=lambda: _schema(["order_id"], order_id=_ORDER_ID, reason=_REASON)
+        default_factory=lambda: object_schema(["order_id"], order_id=_ORDER_ID, reason=_REASON)
     )
 
     async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
@@ -60,7 +60,7 @@ class ChangeAddress:
     name: str = "change_address"
     description: str = "Change the delivery address of an order that has not shipped yet."
     parameters: dict[str, Any] = field(
-        default_factory=lambda: _schema(
+        default_factory=lambda: object_schema(
             ["order_id", "address"], order_id=_ORDER_ID, address={"type": "string", "maxLength": 500}
         )
     )
@@ -75,7 +75,7 @@ class SearchProducts:
     name: str = "search_products"
     description: str = "Search the catalogue by product name or words; returns price, stock and specs."
     parameters: dict[str, Any] = field(
-        default_factory=lambda: _schema(
+        default_factory=lambda: object_schema(
             [],
             query={"type": "string", "maxLength": 4000},
             sku={"type": "string", "maxLength": 64},
@@ -101,7 +101,7 @@ class SearchKnowledge:
     name: str = "search_knowledge"
     description: str = "Search the shop's help articles (policies, shipping, payment, invoices, warranty, account)."
     parameters: dict[str, Any] = field(
-        default_factory=lambda: _schema(["query"], query={"type": "string", "maxLength": 4000})
+        default_factory=lambda: object_schema(["query"], query={"type": "string", "maxLength": 4000})
     )
 
     async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
