@@ -247,14 +247,7 @@ def test_training_data_dir_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 
 # ------------------------------------------------------------------ the demo bank and its tools
-class Context:
-    def __init__(self, customer: str) -> None:
-        self.customer_key = customer
-        self.locale = "en"
-        self.conversation_id = customer
-        self.text = ""
-        self.vector = None
-
+from tests.actions.test_shop_backends import Context  # noqa: E402 - the same tool context as the shop's
 
 SEED = yaml.safe_load((BUNDLED / "banking" / "cards.yaml").read_text(encoding="utf-8"))
 
