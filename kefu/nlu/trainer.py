@@ -21,6 +21,7 @@ from kefu.nlu.dataset import OOS_LABEL, Example, check_training_set, stratified_
 from kefu.nlu.encoder import SentenceEncoder, UseEncoder
 from kefu.nlu.finetuned import FinetunedMember
 from kefu.nlu.intent_model import FINETUNED_SPACE, IntentModel
+from kefu.nlu.language import detect
 from kefu.nlu.linear import LinearMember
 from kefu.nlu.neighbours import NeighbourMember
 
@@ -44,8 +45,8 @@ class TrainOptions:
 
 
 def is_latin(texts: Sequence[str]) -> bool:
-    cjk = sum(any("\u3400" <= ch <= "\u9fff" for ch in text) for text in texts)
-    return cjk <= (1.0 - LATIN_SHARE) * len(texts)
+    other = sum(detect(text) != "en" for text in texts)
+    return other <= (1.0 - LATIN_SHARE) * len(texts)
 
 
 def minilm_available() -> bool:
