@@ -19,13 +19,24 @@ class DocumentError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class FaqEntry:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
+    """One knowledge document. ``body`` is Markdown-style text ('#' headings, paragraphs separated by blank
+    lines) whatever the file's format; an FAQ table has ``kind`` "faq" and its rows in ``faq``."""
+
     id: str
     language: Locale
     title: str
     body: str
     source: str
     tags: tuple[str, ...] = ()
+    kind: str = "article"  # "article" or "faq"
+    faq: tuple[FaqEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
