@@ -59,28 +59,33 @@ def load_markdown(path: Path, language: Locale) -> Document:
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DocumentError(f"{path}: not UTF-8 text") from exc
+    return parse_markdown(raw, str(path), language, path.stem)
+
+
+def parse_markdown(text: str, source: str, language: Locale, default_id: str) -> Document:
+    """Markdown with optional YAML front matter (``id``, ``title``, ``tags``); ``default_id`` when it has no id."""
     meta: dict[str, object] = {}
-    match = _FRONT_MATTER.match(raw)
+    match = _FRONT_MATTER.match(text)
     if match:
         try:
             loaded = yaml.safe_load(match.group(1)) or {}
         except yaml.YAMLError as exc:
-            raise DocumentError(f"{path}: bad front matter: {exc}") from exc
+            raise DocumentError(f"{source}: bad front matter: {exc}") from exc
         if not isinstance(loaded, dict):
-            raise DocumentError(f"{path}: front matter must be a mapping")
+            raise DocumentError(f"{source}: front matter must be a mapping")
         meta = loaded
-        raw = raw[match.end() :]
-    body = raw.strip()
+        text = text[match.end() :]
+    body = text.strip()
     if not body:
-        raise DocumentError(f"{path}: empty document")
-    title = str(meta.get("title") or _first_heading(body) or path.stem)
+        raise DocumentError(f"{source}: empty document")
+    title = str(meta.get("title") or _first_heading(body) or default_id)
     tags = meta.get("tags") or []
     return Document(
-        id=str(meta.get("id") or path.stem),
+        id=str(meta.get("id") or default_id),
         language=language,
         title=title,
         body=body,
-        source=str(path),
+        source=source,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
     )
 
