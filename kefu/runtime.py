@@ -23,11 +23,12 @@ from kefu.core.pipeline import Pipeline
 from kefu.core.protocols import ConversationLocks
 from kefu.dialogue.engine import DialogueConfig, FlowEngine
 from kefu.guard.basic import PiiGuard
-from kefu.knowledge.index import KnowledgeIndex
+from kefu.knowledge.base import PASSAGE_TOKENS, KnowledgeBase, encode_cached, encoder_names
+from kefu.knowledge.library import KnowledgeLibrary
 from kefu.knowledge.tokens import warm_up
 from kefu.nlu.arbiter import LlmIntentArbiter
 from kefu.nlu.dataset import OOS_LABEL
-from kefu.nlu.encoder import SentenceEncoder, UseEncoder, make_encoder
+from kefu.nlu.encoder import MiniLmEncoder, SentenceEncoder, UseEncoder, make_encoder
 from kefu.nlu.entities import build_extractor
 from kefu.nlu.model_store import ModelFormatError, load_model
 from kefu.nlu.pack_models import load_or_train
@@ -49,7 +50,7 @@ class Runtime:
     pack: Pack
     encoder: SentenceEncoder
     nlu: NluService
-    knowledge: KnowledgeIndex
+    knowledge: KnowledgeBase
     engine: AsyncEngine
     store: SqlConversationStore
     tools: ToolRunner
@@ -119,17 +120,38 @@ def build_dialogue(pack: Pack) -> FlowEngine:
     return FlowEngine(pack.flows, config)
 
 
+async def build_knowledge(
+    pack: Pack, settings: Settings, encoder: SentenceEncoder, library: KnowledgeLibrary | None
+) -> KnowledgeBase:
+    """The pack's articles (encoded once and cached beside the models) plus the operator's library."""
+    encoders: dict[str, SentenceEncoder] = {encoder.name: encoder}
+    if settings.kb_minilm:
+        encoders[MiniLmEncoder.name] = MiniLmEncoder(settings.nlu_threads, max_tokens=PASSAGE_TOKENS)
+    pack_docs = await asyncio.to_thread(
+        encode_cached,
+        pack.documents,
+        lambda language: {n: encoders[n] for n in encoder_names(language, settings.kb_minilm)},
+        settings.resolved_model_cache_dir / "knowledge",
+    )
+    knowledge = KnowledgeBase(pack_docs, library, encoders, settings.kb_minilm, pack.name)
+    await knowledge.refresh(force=True)
+    return knowledge
+
+
 async def build_runtime(settings: Settings) -> Runtime:
     pack = load_pack(settings.pack, settings.resolved_training_data_dir)
     encoder = UseEncoder()
     nlu = build_understanding(pack, settings, encoder)
     warm_up()
-    knowledge = KnowledgeIndex(pack.chunks(), encoder)
     closers: list[Callable[[], Any]] = []
 
     engine = create_engine(settings.resolved_database_url)
     await migrate(engine)
     store = SqlConversationStore(engine)
+    knowledge = await build_knowledge(pack, settings, encoder, KnowledgeLibrary(engine))
+    if settings.kb_reload_s:
+        kb_watcher = asyncio.create_task(knowledge.watch(settings.kb_reload_s), name="kefu-kb-watcher")
+        closers.append(kb_watcher.cancel)
 
     shop: ShopBackend
     if settings.tools_base_url:

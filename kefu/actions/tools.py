@@ -7,7 +7,7 @@ from typing import Any
 
 from kefu.actions.shop import ShopBackend
 from kefu.core.protocols import Tool, ToolContext
-from kefu.knowledge.index import KnowledgeIndex
+from kefu.knowledge.base import KnowledgeBase
 
 _ORDER_ID = {"type": "string", "pattern": r"[0-9A-Za-z-]{4,32}", "description": "the order number"}
 _REASON = {"type": "string", "maxLength": 500}
@@ -95,7 +95,7 @@ class SearchKnowledge:
     safe to say even when nothing else suggests a policy question) and ``likely`` (good enough when the
     intent already says it is one). The answer, id and title are filled when ``likely``."""
 
-    index: KnowledgeIndex
+    index: KnowledgeBase
     min_score: float
     likely_score: float
     name: str = "search_knowledge"

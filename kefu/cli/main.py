@@ -12,12 +12,14 @@ from rich.console import Console
 
 from kefu.cli import chat as chat_cli
 from kefu.cli import intent as intent_cli
+from kefu.cli import kb as kb_cli
 from kefu.config import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="kefu (客服): self-hosted customer-service system.", no_args_is_help=True)
 pack_app = typer.Typer(help="Domain packs: check and prepare.", no_args_is_help=True)
 app.add_typer(pack_app, name="pack")
 app.add_typer(intent_cli.app, name="intent")
+app.add_typer(kb_cli.app, name="kb")
 console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     knowledge_min_score: float = Field(0.35, ge=0.0, le=1.0)  # answer any message from the knowledge base
     knowledge_intent_min_score: float = Field(0.28, ge=0.0, le=1.0)  # answer a recognised policy question
     default_locale: Literal["zh", "en"] = "zh"
+    # --- knowledge base (`kefu kb ...`, /admin/kb): the operator's documents live in the database
+    kb_minilm: bool = True  # rank English documents with the bundled English MiniLM as well as USE
+    kb_max_file_mb: float = Field(10.0, gt=0, le=1024)  # larger files are refused, one by one
+    kb_reload_s: float = Field(2.0, ge=0.0)  # how often a server looks for library changes; 0: never
 
     # --- request limits
     max_text_chars: int = Field(4000, ge=1, le=100_000)

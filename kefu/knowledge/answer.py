@@ -11,7 +11,8 @@ from kefu.core.types import Locale
 from kefu.knowledge.tokens import tokenize
 from kefu.nlu.encoder import Vectors
 
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=\.)\s+|\n+")
+# Also "done.Next": text flattened from web pages glues sentences (and headings) together.
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=\.)\s+|(?<=[a-z)][.:])(?=[A-Z])|\n+")
 _BUDGET = {"en": 360, "zh": 180}  # characters: about two or three sentences
 _OVERLAP_WEIGHT = 0.04
 _PREFERRED_BONUS = 0.05  # sentences of the section retrieval ranked first get a small head start

@@ -98,32 +98,6 @@ def _first_heading(body: str) -> str | None:
     return None
 
 
-def chunk_document(doc: Document) -> list[Chunk]:
-    """One chunk per section under the deepest heading; text before any heading belongs to the title."""
-    chunks: list[Chunk] = []
-    path: list[str] = []
-    lines: list[str] = []
-
-    def flush() -> None:
-        text = "\n".join(lines).strip()
-        if text:
-            chunks.append(Chunk(doc.id, doc.language, doc.title, tuple(path), text, doc.tags, len(chunks)))
-        lines.clear()
-
-    for line in doc.body.splitlines():
-        m = _HEADING.match(line)
-        if m:
-            flush()
-            level = len(m.group(1))
-            del path[level - 1 :]
-            path.extend([""] * (level - 1 - len(path)))
-            path.append(m.group(2))
-        else:
-            lines.append(line)
-    flush()
-    return chunks
-
-
 def load_folder(folder: Path, language: Locale) -> list[Document]:
     docs = [load_markdown(p, language) for p in sorted(folder.glob("*.md"))]
     ids = [d.id for d in docs]

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: BM25 (jieba for Chinese) and dense sentence vectors, fused by reciprocal rank.
+"""Hybrid retrieval: BM25 (jieba for Chinese) and dense vectors from one or more encoders, fused on
+standardised scores, ranked per document (a document's best chunk stands for it).
 
 The same ``search`` serves the chat, the search command and the admin pages, so a ranking never differs
 between them.
@@ -6,22 +7,33 @@ between them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import bm25s
 import numpy as np
 import numpy.typing as npt
 
 from kefu.core.types import Locale
-from kefu.knowledge.answer import pick_sentences, split_sentences
+from kefu.knowledge.answer import pick_sentences
 from kefu.knowledge.documents import Chunk
+from kefu.knowledge.encoding import PRIMARY_ENCODER, EncodedDocument
 from kefu.knowledge.tokens import tokenize
 from kefu.nlu.encoder import SentenceEncoder, Vectors
 
-_RRF_K = 20
-_LEXICAL_WEIGHT = 1.5  # measured on the demo pack's held-out questions: exact words matter in policies
+Floats = npt.NDArray[np.float64]
 _BM25_SATURATION = 6.0  # a BM25 score at which lexical evidence counts as strong
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Weights of the standardised signals. Measured on WixQA (dev questions, distractor pool) and the
+    demo pack's questions; see docs/benchmarks.md."""
+
+    lexical: float = 0.5
+    dense: Mapping[str, float] = field(default_factory=lambda: {PRIMARY_ENCODER: 1.0})
+    title: float = 0.5  # share of each encoder's weight given to the document-title vector
+    lead: float = 0.5  # ... and to the vector of the document's opening, which says what it is about
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,91 +42,117 @@ class Hit:
     score: float  # calibrated 0..1 confidence that this chunk answers the query
     bm25: float
     dense: float
+    rank_score: float = 0.0  # the fused score the ranking used
+
+
+def _z(values: Floats) -> Floats:
+    std = float(values.std())
+    return (values - float(values.mean())) / std if std > 1e-9 else np.zeros_like(values)
 
 
 class _LanguageIndex:
-    def __init__(self, chunks: list[Chunk], encoder: SentenceEncoder) -> None:
-        self.chunks = chunks
-        texts = [f"{c.heading_text}\n{c.text}" for c in chunks]
+    def __init__(self, docs: Sequence[EncodedDocument], encoders: Sequence[str]) -> None:
+        self.docs = list(docs)
+        self.chunks = [c for d in docs for c in d.chunks]
+        counts = [len(d.chunks) for d in docs]
+        self.doc_starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.chunk_doc = np.repeat(np.arange(len(docs)), counts)
         self.bm25 = bm25s.BM25()
-        language = chunks[0].language
-        corpus = [
-            tokenize(f"{t} {' '.join(c.tags)}", language) or ["\u2205"] for t, c in zip(texts, chunks, strict=True)
-        ]
-        self.bm25.index(corpus, show_progress=False)
-        self.vectors: Vectors = encoder.encode(texts)
-        # Headings, and the document's title with its tags, match short questions better than whole sections.
-        self.heading_vectors: Vectors = encoder.encode([c.heading_text for c in chunks])
-        self.topic_vectors: Vectors = encoder.encode([f"{c.title} {' '.join(c.tags)}" for c in chunks])
-        # Sentences of every document with their vectors, for extractive answers without encoding at query time.
-        self.sentences: dict[str, list[tuple[str, int]]] = {}
-        for chunk in sorted(chunks, key=lambda c: (c.doc_id, c.position)):
-            self.sentences.setdefault(chunk.doc_id, []).extend((s, chunk.position) for s in split_sentences(chunk.text))
-        self.sentence_vectors: dict[str, Vectors] = {}
-        flat = [(doc, text) for doc, items in self.sentences.items() for text, _ in items]
-        vectors = encoder.encode([text for _, text in flat])
-        start = 0
-        for doc, items in self.sentences.items():
-            self.sentence_vectors[doc] = vectors[start : start + len(items)]
-            start += len(items)
+        self.bm25.index([list(t) or ["\u2205"] for d in docs for t in d.tokens], show_progress=False)
+        self.vectors: dict[str, Vectors] = {}
+        self.title_vectors: dict[str, Vectors] = {}
+        self.lead_vectors: dict[str, Vectors] = {}
+        for name in encoders:
+            missing = [d.doc_id for d in docs if name not in d.vectors]
+            if missing:
+                raise ValueError(f"documents encoded without {name}: {', '.join(missing[:5])}; add them again")
+            self.vectors[name] = np.vstack([d.vectors[name] for d in docs]).astype(np.float32)
+            self.title_vectors[name] = np.vstack([d.title_vectors[name] for d in docs]).astype(np.float32)
+            self.lead_vectors[name] = np.vstack([d.lead_vectors[name] for d in docs]).astype(np.float32)
+        self.by_id = {d.doc_id: d for d in docs}
 
 
 class KnowledgeIndex:
-    def __init__(self, chunks: Sequence[Chunk], encoder: SentenceEncoder) -> None:
-        self.encoder = encoder
+    """An immutable snapshot; the knowledge base swaps in a new one when documents change."""
+
+    def __init__(
+        self,
+        docs: Sequence[EncodedDocument],
+        encoders: Mapping[str, SentenceEncoder],
+        ranking: Mapping[str, Ranking] | None = None,
+    ) -> None:
+        self.encoders = dict(encoders)
+        self.ranking: dict[str, Ranking] = dict(ranking or {})
         self._by_language: dict[str, _LanguageIndex] = {}
-        for language in sorted({c.language for c in chunks}):
-            subset = [c for c in chunks if c.language == language]
-            self._by_language[language] = _LanguageIndex(subset, encoder)
+        for language in sorted({d.language for d in docs}):
+            rank = self.ranking.setdefault(language, Ranking())
+            subset = [d for d in docs if d.language == language and d.chunks]
+            if subset:
+                self._by_language[language] = _LanguageIndex(subset, sorted({PRIMARY_ENCODER, *rank.dense}))
 
     @property
     def size(self) -> int:
         return sum(len(i.chunks) for i in self._by_language.values())
 
-    def embed(self, text: str) -> Vectors:
-        vector: Vectors = self.encoder.encode([text])[0]
-        return vector
-
-    def answer(self, question: str, hit: Hit, language: Locale, query_vector: Vectors | None = None) -> str:
-        """An extractive answer from the hit's document (see ``pick_sentences``)."""
-        index = self._by_language[language]
-        items = index.sentences.get(hit.chunk.doc_id, [])
-        return pick_sentences(
-            question,
-            self.embed(question) if query_vector is None else query_vector,
-            [text for text, _ in items],
-            index.sentence_vectors.get(hit.chunk.doc_id),
-            [position == hit.chunk.position for _, position in items],
-            language,
-        )
+    def documents(self) -> list[EncodedDocument]:
+        return [d for index in self._by_language.values() for d in index.docs]
 
     def languages(self) -> list[str]:
         return sorted(self._by_language)
 
+    def embed(self, text: str) -> Vectors:
+        vector: Vectors = self.encoders[PRIMARY_ENCODER].encode([text])[0]
+        return vector
+
+    def answer(self, question: str, hit: Hit, language: Locale, query_vector: Vectors | None = None) -> str:
+        """An extractive answer from the hit's document (see ``pick_sentences``)."""
+        doc = self._by_language[language].by_id.get(hit.chunk.doc_id) if language in self._by_language else None
+        if doc is None:  # removed between the search and now: the hit's own text still answers
+            return hit.chunk.text
+        return pick_sentences(
+            question,
+            self.embed(question) if query_vector is None else query_vector,
+            [text for text, _ in doc.sentences],
+            doc.sentence_vectors,
+            [position == hit.chunk.position for _, position in doc.sentences],
+            language,
+        )
+
     def search(self, query: str, language: Locale, k: int = 5, embedding: Vectors | None = None) -> list[Hit]:
+        """The ``k`` best documents for ``query``, each by its best chunk. ``embedding`` is the query's
+        PRIMARY_ENCODER vector when the caller has it already."""
         index = self._by_language.get(language)
         if index is None or not query.strip():
             return []
+        rank = self.ranking[language]
         tokens = tokenize(query, language)
-        lexical = index.bm25.get_scores(tokens) if tokens else np.zeros(len(index.chunks))
-        vector = self.encoder.encode([query])[0] if embedding is None else embedding
-        dense = np.maximum.reduce(
-            [index.vectors @ vector, index.heading_vectors @ vector, index.topic_vectors @ vector]
-        )
-        fused = np.where(lexical > 0, _LEXICAL_WEIGHT / (_RRF_K + _ranks(-lexical)), 0.0) + 1.0 / (
-            _RRF_K + _ranks(-dense)
-        )
-        order = np.argsort(-fused)[:k]
+        lexical: Floats = index.bm25.get_scores(tokens) if tokens else np.zeros(len(index.chunks))
+        fused = rank.lexical * _z(lexical)
+        title_score = np.zeros(len(index.docs))
+        queries = {PRIMARY_ENCODER: embedding} if embedding is not None else {}
+        primary_dense: Floats = np.zeros(len(index.chunks))
+        for name in sorted({PRIMARY_ENCODER, *rank.dense}):
+            vector = queries.get(name)
+            if vector is None:
+                vector = self.encoders[name].encode([query])[0]
+            chunk_sim = (index.vectors[name] @ vector).astype(np.float64)
+            title_sim = (index.title_vectors[name] @ vector).astype(np.float64)
+            if name == PRIMARY_ENCODER:
+                primary_dense = np.maximum(chunk_sim, title_sim[index.chunk_doc])
+            weight = rank.dense.get(name, 0.0)
+            if weight:
+                fused += weight * _z(chunk_sim)
+                lead_sim = (index.lead_vectors[name] @ vector).astype(np.float64)
+                title_score += weight * (rank.title * _z(title_sim) + rank.lead * _z(lead_sim))
+        doc_score = np.maximum.reduceat(fused, index.doc_starts) + title_score
+        top = np.argsort(-doc_score)[:k]
         hits = []
-        for i in order:
-            strength = float(lexical[i]) / (float(lexical[i]) + _BM25_SATURATION)
-            score = 0.65 * float(dense[i]) + 0.35 * strength
-            hits.append(Hit(index.chunks[i], score, float(lexical[i]), float(dense[i])))
+        for d in top:
+            start = int(index.doc_starts[d])
+            best = start + int(np.argmax(fused[start : start + len(index.docs[d].chunks)]))
+            strength = float(lexical[best]) / (float(lexical[best]) + _BM25_SATURATION)
+            score = 0.65 * float(primary_dense[best]) + 0.35 * strength
+            hits.append(
+                Hit(index.chunks[best], score, float(lexical[best]), float(primary_dense[best]), float(doc_score[d]))
+            )
         return hits
-
-
-def _ranks(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """0 for the smallest value, 1 for the next... (ties broken by position)."""
-    ranks = np.empty(len(values))
-    ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
-    return ranks

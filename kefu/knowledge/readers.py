@@ -75,7 +75,11 @@ def read_document(path: Path, *, language: Locale | None = None, max_bytes: int,
             text, title = _html_text(data, source)
         if not text.strip():
             raise DocumentError(f"{source}: empty document (no text after parsing)")
-        title = title or _first_line_title(text) or path.stem
+        if not title and (title := _first_line_title(text)):
+            # The first line is the title: keep it out of the body, or every first chunk says it twice.
+            rest = text.strip().split("\n", 1)[1] if "\n" in text.strip() else ""
+            text = rest if rest.strip() else text
+        title = title or path.stem
         doc = Document(id=doc_id or path.stem, language="en", title=title, body=text.strip(), source=source)
     return doc if language else replace(doc, language=_guess_language(doc.body))
 

@@ -43,11 +43,12 @@ class MiniLmEncoder:
     name = "all-minilm-l6-v2"
     dimension = 384
 
-    def __init__(self, threads: int = 1) -> None:
-        from kefu.nlu.finetuned import _load, minilm_path, quantize
+    def __init__(self, threads: int = 1, max_tokens: int | None = None) -> None:
+        from kefu.nlu.finetuned import MAX_TOKENS, _load, minilm_path, quantize
 
         self._tokenizer, model = _load(minilm_path(), threads)
         self._model = quantize(model)
+        self._max_tokens = max_tokens or MAX_TOKENS  # messages are short; passages want 128 or more
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         import torch
@@ -56,11 +57,15 @@ class MiniLmEncoder:
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        chunks = []
+        # Sorted by length so that a batch pads to similar lengths: a third faster on passages.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), 128):
-                chunks.append(_embed(self._tokenizer, self._model, texts[start : start + 128]).numpy())
-        return np.vstack(chunks).astype(np.float32)
+            for start in range(0, len(texts), 32):
+                rows = order[start : start + 32]
+                batch = [texts[i] for i in rows]
+                out[rows] = _embed(self._tokenizer, self._model, batch, self._max_tokens).numpy()
+        return out
 
 
 def make_encoder(name: str, threads: int = 1) -> SentenceEncoder:

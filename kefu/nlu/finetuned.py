@@ -58,10 +58,10 @@ def quantize(model: Any) -> Any:
         )
 
 
-def _embed(tokenizer: Any, model: Any, texts: Sequence[str]) -> Any:
+def _embed(tokenizer: Any, model: Any, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> Any:
     import torch
 
-    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
     hidden = model(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).float()
     pooled = (hidden * mask).sum(1) / mask.sum(1)

@@ -34,7 +34,7 @@ import yaml
 from kefu.config.settings import DEFAULT_TRAINING_DATA_DIR
 from kefu.core.types import Locale
 from kefu.dialogue.flows import Flow, FlowError, load_flows
-from kefu.knowledge.documents import Chunk, Document, DocumentError, chunk_document, load_folder
+from kefu.knowledge.documents import Document, DocumentError, load_folder
 from kefu.nlu.entities import NameSpec
 from kefu.nlu.phrases import fold
 from kefu.respond.templates import TemplateError, load_templates
@@ -97,9 +97,6 @@ class Pack:
                 if key in table:
                     meanings[fold(table[key])] = (meaning.get("intent"), meaning.get("act"))
         return meanings
-
-    def chunks(self) -> list[Chunk]:
-        return [c for d in self.documents for c in chunk_document(d)]
 
     def intent_training_set(self) -> tuple[list[str], list[str]]:
         texts, labels = [], []

@@ -11,7 +11,8 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from kefu.knowledge.documents import DocumentError, FaqEntry, chunk_document
+from kefu.knowledge.chunking import chunk_document
+from kefu.knowledge.documents import DocumentError, FaqEntry
 from kefu.knowledge.readers import SUPPORTED_SUFFIXES, decode_text, read_document
 
 LIMIT = 1024 * 1024
@@ -119,11 +120,9 @@ ZH_TEXT = "退货须知\n\n一、退货政策\n收货后七天内可以无理由
 def test_gbk_chinese_text_gets_headings(tmp_path: Path) -> None:
     doc = read_document(_write(tmp_path, "notice.txt", ZH_TEXT, "gbk"), max_bytes=LIMIT)
     assert (doc.id, doc.title, doc.language) == ("notice", "退货须知", "zh")
-    assert doc.body == (
-        "退货须知\n\n## 一、退货政策\n收货后七天内可以无理由退货。\n\n## 二、退款时间\n退款在三个工作日内原路退回。"
-    )
+    # The first line became the title, so the body starts at the first section.
+    assert doc.body == "## 一、退货政策\n收货后七天内可以无理由退货。\n\n## 二、退款时间\n退款在三个工作日内原路退回。"
     assert [(c.path, c.text) for c in chunk_document(doc)] == [
-        ((), "退货须知"),
         (("", "一、退货政策"), "收货后七天内可以无理由退货。"),
         (("", "二、退款时间"), "退款在三个工作日内原路退回。"),
     ]
@@ -148,9 +147,9 @@ def test_big5_and_utf16_and_utf8_bom_text(tmp_path: Path) -> None:
     utf16 = _write(tmp_path, "en16.txt", "Shipping\r\n\r\nOrders ship within 48 hours.\r\n", "utf-16")
     assert utf16.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
     doc = read_document(utf16, max_bytes=LIMIT)
-    assert (doc.title, doc.body, doc.language) == ("Shipping", "Shipping\n\nOrders ship within 48 hours.", "en")
+    assert (doc.title, doc.body, doc.language) == ("Shipping", "Orders ship within 48 hours.", "en")
     bom = read_document(_write(tmp_path, "bom.txt", "\ufeffWarranty\n\nOne year.", "utf-8"), max_bytes=LIMIT)
-    assert (bom.title, bom.body) == ("Warranty", "Warranty\n\nOne year.")
+    assert (bom.title, bom.body) == ("Warranty", "One year.")
     assert decode_text("价格：九十九元".encode("gb18030"), "x") == "价格：九十九元"
     assert decode_text("Prix : quatre-vingt-dix-neuf €, très bien, déjà payé".encode("cp1252"), "x") == (
         "Prix : quatre-vingt-dix-neuf €, très bien, déjà payé"
@@ -168,9 +167,9 @@ def test_english_text_headings_only_when_reliable(tmp_path: Path) -> None:
     ]  # fmt: skip
     steps = "How to return\n\nSteps:\n1. Open the app\n2. Tap Orders\n3. Tap Return\nDone.\n"
     listed = read_document(_write(tmp_path, "steps.txt", steps), max_bytes=LIMIT)
-    assert listed.body == steps.strip() and listed.title == "How to return"
+    assert listed.body == steps.split("\n\n", 1)[1].strip() and listed.title == "How to return"
     wrapped = "Price list\n\nThe box weighs\n1.5 kg and costs\n2 dollars.\n"
-    assert read_document(_write(tmp_path, "wrapped.txt", wrapped), max_bytes=LIMIT).body == wrapped.strip()
+    assert read_document(_write(tmp_path, "wrapped.txt", wrapped), max_bytes=LIMIT).body == wrapped.split("\n\n", 1)[1].strip()
     long_first = "x" * 81 + "\n\nbody"
     assert read_document(_write(tmp_path, "long-line.txt", long_first), max_bytes=LIMIT).title == "long-line"
 
@@ -241,7 +240,7 @@ def test_pdf_pages_titles_and_line_joining(tmp_path: Path) -> None:
 
 def test_pdf_with_empty_user_password_opens(tmp_path: Path) -> None:
     path = _write(tmp_path, "open.pdf", _pdf([["Warranty", "One year."]], password=""))
-    assert read_document(path, max_bytes=LIMIT).body == "Warranty\nOne year."
+    assert read_document(path, max_bytes=LIMIT).body == "One year."
 
 
 def test_bad_pdfs_are_refused(tmp_path: Path) -> None:

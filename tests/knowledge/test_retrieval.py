@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 
 from kefu.knowledge.answer import pick_sentences, split_sentences
-from kefu.knowledge.documents import DocumentError, chunk_document, load_markdown
+from kefu.knowledge.chunking import chunk_document
+from kefu.knowledge.documents import DocumentError, load_markdown
 from kefu.runtime import Runtime
 from tests.conftest import DATA
 

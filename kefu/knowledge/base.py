@@ -1,0 +1,144 @@
+"""The knowledge base a server or the command line searches: the pack's own articles plus the operator's
+library, as one index. The index is an immutable snapshot; ``refresh`` swaps in a new one when the
+library's revision changes, so every process serves the same ranking a moment after any change."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from kefu.core.types import Locale
+from kefu.knowledge.chunking import MAX_CHARS
+from kefu.knowledge.documents import Document
+from kefu.knowledge.encoding import PRIMARY_ENCODER, EncodedDocument, encode_documents
+from kefu.knowledge.index import Hit, KnowledgeIndex, Ranking
+from kefu.knowledge.library import DocumentInfo, KnowledgeLibrary
+from kefu.nlu.encoder import MiniLmEncoder, SentenceEncoder, Vectors
+
+log = logging.getLogger(__name__)
+MINILM = MiniLmEncoder.name
+PASSAGE_TOKENS = 128  # MiniLM reads passages this far (the chunks are sized to fit)
+_FORMAT = 1  # bump when chunking or encoding changes: cached pack articles are encoded again
+
+
+def encoder_names(language: str, minilm: bool) -> list[str]:
+    """The multilingual USE for every language; the English MiniLM for English when enabled
+    (it ranks English help articles better: see docs/benchmarks.md)."""
+    return [PRIMARY_ENCODER, MINILM] if minilm and language == "en" else [PRIMARY_ENCODER]
+
+
+def ranking_for(language: str, minilm: bool) -> Ranking:
+    if minilm and language == "en":
+        return Ranking(lexical=0.5, dense={MINILM: 1.0, PRIMARY_ENCODER: 0.5}, title=0.25, lead=1.0)
+    return Ranking(lexical=0.5, dense={PRIMARY_ENCODER: 1.0}, title=0.25, lead=1.0)
+
+
+def encode_cached(
+    docs: Sequence[Document],
+    encoders_for: Callable[[str], Mapping[str, SentenceEncoder]],
+    cache_dir: Path | None,
+) -> list[EncodedDocument]:
+    """Encode the pack's articles, reusing what an earlier start (or ``kefu pack prepare``) stored."""
+    out: dict[int, EncodedDocument] = {}
+    todo: dict[str, list[tuple[int, Document, Path | None]]] = {}
+    for i, doc in enumerate(docs):
+        names = sorted(encoders_for(doc.language))
+        key = hashlib.sha256(
+            json.dumps(
+                [_FORMAT, MAX_CHARS, names, doc.id, doc.language, doc.title, doc.body, doc.tags, doc.source]
+            ).encode()
+        ).hexdigest()[:32]
+        path = cache_dir / f"{key}.kbdoc" if cache_dir is not None else None
+        if path is not None and path.is_file():
+            try:
+                out[i] = EncodedDocument.from_bytes(path.read_bytes())
+                continue
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("knowledge cache %s unreadable (%s); encoding again", path, exc)
+        todo.setdefault(doc.language, []).append((i, doc, path))
+    for language, items in todo.items():
+        encoded = encode_documents([d for _, d, _ in items], encoders_for(language))
+        for (i, _, path), enc in zip(items, encoded, strict=True):
+            out[i] = enc
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".partial")
+                partial.write_bytes(enc.to_bytes())
+                partial.replace(path)
+    return [out[i] for i in range(len(docs))]
+
+
+class KnowledgeBase:
+    def __init__(
+        self,
+        pack_docs: Sequence[EncodedDocument],
+        library: KnowledgeLibrary | None,
+        encoders: Mapping[str, SentenceEncoder],
+        minilm: bool,
+        pack_name: str = "pack",
+    ) -> None:
+        self.pack_docs = list(pack_docs)
+        self.library = library
+        self.encoders = dict(encoders)
+        self.minilm = minilm
+        self.pack_name = pack_name
+        self.revision = -1
+        self.library_docs: list[EncodedDocument] = []
+        self.index = self._build()
+
+    def encoders_for(self, language: str) -> dict[str, SentenceEncoder]:
+        return {name: self.encoders[name] for name in encoder_names(language, self.minilm)}
+
+    def reserved_ids(self) -> dict[tuple[str, str], str]:
+        return {(d.doc_id, d.language): f"pack {self.pack_name} ({d.source})" for d in self.pack_docs}
+
+    def _build(self) -> KnowledgeIndex:
+        docs = [*self.pack_docs, *self.library_docs]
+        languages = {d.language for d in docs}
+        return KnowledgeIndex(docs, self.encoders, {lang: ranking_for(lang, self.minilm) for lang in languages})
+
+    async def refresh(self, force: bool = False) -> bool:
+        """Rebuild the index if the library changed since the last look; True when it did."""
+        if self.library is None:
+            return False
+        if not force and await self.library.revision() == self.revision:
+            return False
+        revision, docs = await self.library.encoded()
+        self.library_docs = docs
+        self.index = await asyncio.to_thread(self._build)
+        self.revision = revision
+        return True
+
+    async def watch(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.refresh()
+            except Exception:  # a database hiccup must not end the watcher: log it and look again later
+                log.exception("knowledge base refresh failed")
+
+    async def documents(self) -> list[DocumentInfo]:
+        pack = [
+            DocumentInfo(d.doc_id, d.language, d.title, d.source, d.kind, 1, "", len(d.chunks), "", origin="pack")
+            for d in self.pack_docs
+        ]
+        own = await self.library.documents() if self.library is not None else []
+        return sorted([*pack, *own], key=lambda d: (d.id, d.language))
+
+    # The index's reading side, so that tools hold the knowledge base and always see the latest snapshot.
+    @property
+    def size(self) -> int:
+        return self.index.size
+
+    def embed(self, text: str) -> Vectors:
+        return self.index.embed(text)
+
+    def search(self, query: str, language: Locale, k: int = 5, embedding: Vectors | None = None) -> list[Hit]:
+        return self.index.search(query, language, k, embedding)
+
+    def answer(self, question: str, hit: Hit, language: Locale, query_vector: Vectors | None = None) -> str:
+        return self.index.answer(question, hit, language, query_vector)
