@@ -14,7 +14,7 @@ from swagger_ui_bundle import swagger_ui_path
 from kefu import __version__
 from kefu.api.errors import install_error_handlers
 from kefu.api.limits import BodyLimitMiddleware
-from kefu.api.routers import admin_nlu, chat_completions, conversations, docs, health, messages, pages, ws
+from kefu.api.routers import admin_kb, admin_nlu, chat_completions, conversations, docs, health, messages, pages, ws
 from kefu.config import Settings
 from kefu.runtime import Runtime, build_runtime
 
@@ -44,7 +44,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (messages, conversations, chat_completions, health, ws, pages, docs, admin_nlu):
+    for module in (messages, conversations, chat_completions, health, ws, pages, docs, admin_nlu, admin_kb):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.mount(docs.ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
@@ -55,5 +55,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Accept"],
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # A document upload carries a file of up to KEFU_KB_MAX_FILE_MB, base64-encoded (a third larger).
+    upload = int(settings.kb_max_file_mb * 1024 * 1024 * 4 / 3) + 64 * 1024
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, prefix_limits={"/admin/kb/": upload})
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,11 @@ LangOption = Annotated[str | None, typer.Option("--lang", help="zh or en (defaul
 def _fail(message: str, code: int = 2) -> typer.Exit:
     console.print(f"[red]error:[/] {message}")
     return typer.Exit(code)
+
+
+def _quiet_libraries() -> None:
+    # pypdf logs each oddity of a bad PDF; the refusal printed for that file already says what is wrong.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 def _settings() -> Settings:
@@ -88,6 +94,7 @@ def add(
     still go in)."""
     language = _language(lang)
     settings = _settings()
+    _quiet_libraries()
     if doc_id is not None and (len(paths) != 1 or paths[0].is_dir()):
         raise _fail("--id names one document: give exactly one file")
     asyncio.run(_add(settings, paths, language, doc_id, as_json))
@@ -129,9 +136,12 @@ async def _add(
             r.language or "",
             str(r.version or ""),
             str(r.chunks or ""),
-            r.error or r.path,
+            "(below)" if r.error else r.path,
         )
     console.print(table)
+    for r in everything:  # in full: a table column may be cut to the terminal's width
+        if r.error:
+            console.print(f"[red]refused:[/] {r.error}")
     counts = {s: sum(r.status == s for r in everything) for s in ("added", "updated", "unchanged", "error")}
     encoded = sum(r.chunks for r in results)
     console.print(
@@ -240,7 +250,7 @@ def search(
 async def _search(settings: Settings, query: str, language: Locale | None, k: int, as_json: bool) -> None:
     from kefu.knowledge.library import KnowledgeLibrary
     from kefu.nlu.encoder import UseEncoder
-    from kefu.nlu.language import detect
+    from kefu.nlu.language import reply_locale
     from kefu.packs.loader import load_pack
     from kefu.runtime import build_knowledge
 
@@ -250,7 +260,7 @@ async def _search(settings: Settings, query: str, language: Locale | None, k: in
         kb = await build_knowledge(pack, settings, UseEncoder(), KnowledgeLibrary(engine))
     finally:
         await engine.dispose()
-    lang: Locale = language or ("zh" if detect(query) in ("zh", "mixed") else "en")
+    lang: Locale = language or reply_locale(query, settings.default_locale)
     hits = kb.search(query, lang, k)
     table = Table("#", "id", "title", "section", "score", "text")
     for rank, hit in enumerate(hits, 1):
@@ -309,6 +319,7 @@ def evaluate(
         questions = read_questions(data)
     except DocumentError as exc:
         raise _fail(str(exc)) from exc
+    _quiet_libraries()
     files, _ = expand([docs])
     read, refused = read_files(files, language=language, max_bytes=int(settings.kb_max_file_mb * 1024 * 1024))
     for r in refused:

@@ -13,7 +13,7 @@ from pathlib import Path
 from kefu.core.types import Locale
 from kefu.knowledge.documents import DocumentError
 from kefu.knowledge.index import Hit
-from kefu.nlu.language import detect
+from kefu.nlu.language import reply_locale
 
 Search = Callable[[str, Locale, int], list[Hit]]
 
@@ -57,7 +57,7 @@ def question_language(question: Question, languages: Sequence[str]) -> Locale:
         return question.language
     if len(languages) == 1:
         return "zh" if languages[0] == "zh" else "en"
-    return "zh" if detect(question.text) in ("zh", "mixed") else "en"
+    return reply_locale(question.text, "en")
 
 
 def evaluate(

@@ -3,6 +3,7 @@ and save each document in its own transaction. A bad file gets its own error; th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -114,7 +115,9 @@ async def ingest(
         encoders = encoders_for(language)
         for start in range(0, len(batch), _SAVE_EVERY):  # an interrupted ingest keeps what it finished
             part = batch[start : start + _SAVE_EVERY]
-            for (doc, sha), enc in zip(part, encode_documents([d for d, _ in part], encoders, progress), strict=True):
+            # In a worker thread: a server keeps answering customers while it encodes an upload.
+            encoded = await asyncio.to_thread(encode_documents, [d for d, _ in part], encoders, progress)
+            for (doc, sha), enc in zip(part, encoded, strict=True):
                 info = await library.save(enc, sha, list(encoders))
                 status = "added" if info.version == 1 else "updated"
                 results.append(FileResult(doc.source, status, doc.id, doc.language, info.version, info.chunks))

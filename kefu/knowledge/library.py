@@ -63,7 +63,11 @@ class KnowledgeLibrary:
 
     async def documents(self) -> list[DocumentInfo]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(*_INFO_COLUMNS).order_by(KnowledgeDocumentRow.id))).all()
+            rows = (
+                await conn.execute(
+                    select(*_INFO_COLUMNS).order_by(KnowledgeDocumentRow.id, KnowledgeDocumentRow.language)
+                )
+            ).all()
         return [_info(r) for r in rows]
 
     async def encoded(self) -> tuple[int, list[EncodedDocument]]:

@@ -169,7 +169,10 @@ def test_english_text_headings_only_when_reliable(tmp_path: Path) -> None:
     listed = read_document(_write(tmp_path, "steps.txt", steps), max_bytes=LIMIT)
     assert listed.body == steps.split("\n\n", 1)[1].strip() and listed.title == "How to return"
     wrapped = "Price list\n\nThe box weighs\n1.5 kg and costs\n2 dollars.\n"
-    assert read_document(_write(tmp_path, "wrapped.txt", wrapped), max_bytes=LIMIT).body == wrapped.split("\n\n", 1)[1].strip()
+    assert (
+        read_document(_write(tmp_path, "wrapped.txt", wrapped), max_bytes=LIMIT).body
+        == wrapped.split("\n\n", 1)[1].strip()
+    )
     long_first = "x" * 81 + "\n\nbody"
     assert read_document(_write(tmp_path, "long-line.txt", long_first), max_bytes=LIMIT).title == "long-line"
 
