@@ -35,7 +35,7 @@ $(STAMP): $(VENV)/bin/activate pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # Train and cache the demo pack's models (skipped when the cache is current).
-$(PREPARED): $(STAMP) $(shell find kefu/packs -type f -name '*.yaml' 2>/dev/null)
+$(PREPARED): $(STAMP) $(shell find kefu/packs -type f \( -name '*.yaml' -o -name '*.md' \) 2>/dev/null)
 	$(VENV)/bin/kefu pack prepare
 	@mkdir -p data && touch $(PREPARED)
 

@@ -110,6 +110,7 @@ def pack_prepare(
     from kefu.nlu.model_store import ModelFormatError
     from kefu.nlu.pack_models import load_pack_models, model_folder, train_pack_models
     from kefu.packs.loader import PackError, load_pack
+    from kefu.runtime import build_knowledge
 
     settings = _settings(pack=pack)
     try:
@@ -122,13 +123,16 @@ def pack_prepare(
     try:
         load_pack_models(loaded, encoder, settings.resolved_model_cache_dir)
         print(f"models for pack {loaded.name} are up to date: {folder}")
-        return
     except ModelFormatError:
-        pass
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task("training", total=None)
-        train_pack_models(loaded, encoder, folder, lambda msg: progress.update(task, description=msg))
-    print(f"trained models for pack {loaded.name}: {folder}")
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        ) as progress:
+            task = progress.add_task("training", total=None)
+            train_pack_models(loaded, encoder, folder, lambda msg: progress.update(task, description=msg))
+        print(f"trained models for pack {loaded.name}: {folder}")
+    # The pack's articles, encoded once here so that a server start only reads them.
+    knowledge = asyncio.run(build_knowledge(loaded, settings, encoder, None))
+    print(f"knowledge for pack {loaded.name}: {len(knowledge.pack_docs)} articles, {knowledge.size} chunks")
 
 
 def main() -> None:
