@@ -151,7 +151,6 @@ def _scaled(docs: list[EncodedDocument], target: int, seed: int = 7) -> list[Enc
                     {k: jitter(v) for k, v in doc.title_vectors.items()},
                     {k: jitter(v) for k, v in doc.lead_vectors.items()},
                     doc.sentences,
-                    doc.sentence_vectors,
                 )
             )
             total += n

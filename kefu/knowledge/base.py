@@ -22,7 +22,7 @@ from kefu.nlu.encoder import MiniLmEncoder, SentenceEncoder, Vectors
 log = logging.getLogger(__name__)
 MINILM = MiniLmEncoder.name
 PASSAGE_TOKENS = 128  # MiniLM reads passages this far (the chunks are sized to fit)
-_FORMAT = 1  # bump when chunking or encoding changes: cached pack articles are encoded again
+_FORMAT = 2  # bump when chunking or encoding changes: cached pack articles are encoded again
 
 
 def encoder_names(language: str, minilm: bool) -> list[str]:

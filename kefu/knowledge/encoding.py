@@ -1,5 +1,6 @@
 """Everything the index needs from one document, computed once at ingest and stored with it:
-chunks, BM25 tokens, dense vectors per encoder, and the sentences (with vectors) for extractive answers."""
+chunks, BM25 tokens, dense vectors per encoder, and the sentences for extractive answers (their vectors
+are computed when the document first answers: a fifth of the ingest time for one small encode later)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from kefu.nlu.encoder import SentenceEncoder, Vectors
 
 # The encoder that also scores confidence and picks answer sentences: it embeds every message anyway.
 PRIMARY_ENCODER = "use-multilingual-v3"
+_LEAD_CHARS = 700
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,6 @@ class EncodedDocument:
     title_vectors: Mapping[str, Vectors]  # encoder name -> the title (with tags) as one vector
     lead_vectors: Mapping[str, Vectors]  # encoder name -> the document's opening (as far as the encoder reads)
     sentences: tuple[tuple[str, int], ...]  # (sentence, chunk position) for extractive answers
-    sentence_vectors: Vectors  # PRIMARY_ENCODER rows, one per sentence
 
     def to_bytes(self) -> bytes:
         meta = {
@@ -53,7 +54,6 @@ class EncodedDocument:
         np.savez(
             buffer,
             meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
-            sentences=self.sentence_vectors,
             **arrays,  # type: ignore[arg-type]
         )
         return buffer.getvalue()
@@ -65,7 +65,6 @@ class EncodedDocument:
             vectors = {k[2:]: arrays[k] for k in arrays.files if k.startswith("v:")}
             titles = {k[2:]: arrays[k] for k in arrays.files if k.startswith("t:")}
             leads = {k[2:]: arrays[k] for k in arrays.files if k.startswith("l:")}
-            sentence_vectors = arrays["sentences"]
         chunks = tuple(
             Chunk(meta["doc_id"], meta["language"], title, tuple(path), text, tuple(tags), position)
             for title, path, text, tags, position in meta["chunks"]
@@ -82,7 +81,6 @@ class EncodedDocument:
             titles,
             leads,
             tuple((str(s), int(p)) for s, p in meta["sentences"]),
-            sentence_vectors,
         )
 
 
@@ -128,12 +126,12 @@ def _encode_batch(
     flat_chunks = [chunk_text(c) for chunks in chunked for c in chunks]
     chunk_vectors = {name: enc.encode(flat_chunks) for name, enc in encoders.items()}
     titles = {name: enc.encode([title_text(d) for d in docs]) for name, enc in encoders.items()}
-    leads = {name: enc.encode([f"{d.title}\n{d.body[:2000]}" for d in docs]) for name, enc in encoders.items()}
-    sentence_vectors = encoders[PRIMARY_ENCODER].encode([s for items in sentences for s, _ in items])
+    # The opening as far as a passage encoder reads (about 128 tokens); USE would read all of it, slowly.
+    leads = {name: enc.encode([f"{d.title}\n{d.body[:_LEAD_CHARS]}" for d in docs]) for name, enc in encoders.items()}
     out: list[EncodedDocument] = []
-    chunk_start = sentence_start = 0
+    chunk_start = 0
     for i, (doc, chunks) in enumerate(zip(docs, chunked, strict=True)):
-        n, m = len(chunks), len(sentences[i])
+        n = len(chunks)
         out.append(
             EncodedDocument(
                 doc.id,
@@ -147,11 +145,9 @@ def _encode_batch(
                 {name: v[i] for name, v in titles.items()},
                 {name: v[i] for name, v in leads.items()},
                 sentences[i],
-                sentence_vectors[sentence_start : sentence_start + m],
             )
         )
         chunk_start += n
-        sentence_start += m
     if progress is not None:
         progress(chunk_start)
     return out

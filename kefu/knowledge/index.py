@@ -85,6 +85,7 @@ class KnowledgeIndex:
         self.encoders = dict(encoders)
         self.ranking: dict[str, Ranking] = dict(ranking or {})
         self._by_language: dict[str, _LanguageIndex] = {}
+        self._sentence_cache: dict[tuple[str, str], Vectors] = {}
         for language in sorted({d.language for d in docs}):
             rank = self.ranking.setdefault(language, Ranking())
             subset = [d for d in docs if d.language == language and d.chunks]
@@ -114,10 +115,19 @@ class KnowledgeIndex:
             question,
             self.embed(question) if query_vector is None else query_vector,
             [text for text, _ in doc.sentences],
-            doc.sentence_vectors,
+            self._sentence_vectors(doc),
             [position == hit.chunk.position for _, position in doc.sentences],
             language,
         )
+
+    def _sentence_vectors(self, doc: EncodedDocument) -> Vectors:
+        """Encoded when the document first answers, then kept with this snapshot."""
+        key = (doc.doc_id, doc.language)
+        vectors = self._sentence_cache.get(key)
+        if vectors is None:
+            vectors = self.encoders[PRIMARY_ENCODER].encode([text for text, _ in doc.sentences])
+            self._sentence_cache[key] = vectors
+        return vectors
 
     def _embed_query(self, query: str, names: list[str], primary: Vectors | None) -> dict[str, Vectors]:
         """The query's vector per encoder. With two to compute, one runs in a second thread: the encoders

@@ -35,7 +35,6 @@ def _encoded(doc_id: str, language: str = "en", text: str = "Seven days to retur
         {PRIMARY_ENCODER: rng.random(4, dtype=np.float32)},
         {PRIMARY_ENCODER: rng.random(4, dtype=np.float32)},
         (("Seven days to return.", 0), ("退货运费由买家承担。", 1)),
-        rng.random((2, 4), dtype=np.float32),
     )
 
 
@@ -49,7 +48,6 @@ def test_encoded_document_round_trips_through_bytes() -> None:
         assert np.array_equal(back.vectors[name], doc.vectors[name])
     assert np.array_equal(back.title_vectors[PRIMARY_ENCODER], doc.title_vectors[PRIMARY_ENCODER])
     assert np.array_equal(back.lead_vectors[PRIMARY_ENCODER], doc.lead_vectors[PRIMARY_ENCODER])
-    assert np.array_equal(back.sentence_vectors, doc.sentence_vectors)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
