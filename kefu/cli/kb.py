@@ -106,6 +106,7 @@ async def _add(
     from kefu.knowledge.base import encoder_names
     from kefu.knowledge.chunking import chunk_document
     from kefu.knowledge.ingest import expand, ingest, read_files
+    from kefu.knowledge.tokens import warm_up
 
     engine, library, reserved = await _open(settings)
     try:
@@ -118,11 +119,17 @@ async def _add(
             reserved=reserved,
         )
         encoders = _encoders(settings)
+
+        def encoders_for(language: str) -> dict[str, Any]:
+            return {n: encoders[n] for n in encoder_names(language, settings.kb_minilm)}
+
+        for language in {d.language for d, _ in docs}:  # load models before the clock starts
+            encoders_for(language)
+            if language == "zh":
+                warm_up()
         started = time.perf_counter()
         with _progress("encoding", sum(len(chunk_document(d)) for d, _ in docs)) as advance:
-            results = await ingest(
-                library, docs, lambda lg: {n: encoders[n] for n in encoder_names(lg, settings.kb_minilm)}, advance
-            )
+            results = await ingest(library, docs, encoders_for, advance)
         seconds = time.perf_counter() - started
     finally:
         await engine.dispose()
@@ -327,6 +334,8 @@ def evaluate(
     if not read:
         raise _fail(f"--docs {docs}: no readable documents")
     encoders = _encoders(settings)
+    for lg in {d.language for d, _ in read}:  # load models before the clock starts
+        [encoders[n] for n in encoder_names(lg, settings.kb_minilm)]
     started = time.perf_counter()
     encoded = []
     for lg in sorted({d.language for d, _ in read}):
