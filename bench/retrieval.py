@@ -201,7 +201,13 @@ def latency(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "p99_ms": round(float(np.percentile(ms, 99)), 2),
             "mean_ms": round(float(ms.mean()), 2),
             "index_build_s": round(build_s, 2),
-            "index_memory_mb": round(memory, 1),
+            "index_arrays_mb": round(index.nbytes() / 2**20, 1),
+            "documents_vectors_mb": round(
+                sum(v.nbytes for d in docs for m in (d.vectors, d.title_vectors, d.lead_vectors) for v in m.values())
+                / 2**20,
+                1,
+            ),
+            "rss_growth_mb": round(memory, 1),
         }
         print(size, results[str(size)], flush=True)
         del index, docs

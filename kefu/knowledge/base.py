@@ -90,8 +90,7 @@ class KnowledgeBase:
         self.minilm = minilm
         self.pack_name = pack_name
         self.revision = -1
-        self.library_docs: list[EncodedDocument] = []
-        self.index = self._build()
+        self.index = self._build([])
 
     def encoders_for(self, language: str) -> dict[str, SentenceEncoder]:
         return {name: self.encoders[name] for name in encoder_names(language, self.minilm)}
@@ -99,8 +98,8 @@ class KnowledgeBase:
     def reserved_ids(self) -> dict[tuple[str, str], str]:
         return {(d.doc_id, d.language): f"pack {self.pack_name} ({d.source})" for d in self.pack_docs}
 
-    def _build(self) -> KnowledgeIndex:
-        docs = [*self.pack_docs, *self.library_docs]
+    def _build(self, library_docs: list[EncodedDocument]) -> KnowledgeIndex:
+        docs = [*self.pack_docs, *library_docs]
         languages = {d.language for d in docs}
         return KnowledgeIndex(docs, self.encoders, {lang: ranking_for(lang, self.minilm) for lang in languages})
 
@@ -111,8 +110,7 @@ class KnowledgeBase:
         if not force and await self.library.revision() == self.revision:
             return False
         revision, docs = await self.library.encoded()
-        self.library_docs = docs
-        self.index = await asyncio.to_thread(self._build)
+        self.index = await asyncio.to_thread(self._build, docs)  # the index keeps the only copy
         self.revision = revision
         return True
 

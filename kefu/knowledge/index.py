@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -70,7 +71,9 @@ class _LanguageIndex:
             self.vectors[name] = np.vstack([d.vectors[name] for d in docs]).astype(np.float32)
             self.title_vectors[name] = np.vstack([d.title_vectors[name] for d in docs]).astype(np.float32)
             self.lead_vectors[name] = np.vstack([d.lead_vectors[name] for d in docs]).astype(np.float32)
-        self.by_id = {d.doc_id: d for d in docs}
+        # The stacked arrays are the only copy of the vectors kept: half the memory at 100k chunks.
+        self.docs = [replace(d, vectors={}, title_vectors={}, lead_vectors={}) for d in docs]
+        self.by_id = {d.doc_id: d for d in self.docs}
 
 
 class KnowledgeIndex:
@@ -95,6 +98,17 @@ class KnowledgeIndex:
     @property
     def size(self) -> int:
         return sum(len(i.chunks) for i in self._by_language.values())
+
+    def nbytes(self) -> int:
+        """Bytes held by the index's own arrays (stacked vectors, BM25 matrix), not counting the documents."""
+        total = 0
+        for index in self._by_language.values():
+            arrays: list[np.ndarray[Any, Any]] = [*index.vectors.values(), *index.title_vectors.values()]
+            arrays += index.lead_vectors.values()
+            arrays += [index.doc_starts, index.chunk_doc]
+            arrays += [v for v in index.bm25.scores.values() if isinstance(v, np.ndarray)]
+            total += sum(a.nbytes for a in arrays)
+        return total
 
     def documents(self) -> list[EncodedDocument]:
         return [d for index in self._by_language.values() for d in index.docs]
