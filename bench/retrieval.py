@@ -262,7 +262,8 @@ def main() -> int:
     steps = {"quality": quality, "latency": latency, "ingest": ingest}
     with tempfile.TemporaryDirectory(prefix="kefu-bench-") as tmp:
         for name in args.only.split(","):
-            result[name] = steps[name](args, Path(tmp))
+            started = datetime.now(UTC).isoformat(timespec="seconds")
+            result[name] = {"command": result["command"], "timestamp": started, **steps[name](args, Path(tmp))}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"wrote {args.out}")
