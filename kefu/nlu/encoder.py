@@ -44,10 +44,10 @@ class MiniLmEncoder:
     dimension = 384
 
     def __init__(self, threads: int = 1, max_tokens: int | None = None) -> None:
-        from kefu.nlu.finetuned import MAX_TOKENS, _load, minilm_path, quantize
+        from kefu.nlu.finetuned import MAX_TOKENS, _load, minilm_path, quantize, trace
 
         self._tokenizer, model = _load(minilm_path(), threads)
-        self._model = quantize(model)
+        self._model = trace(self._tokenizer, quantize(model))
         self._max_tokens = max_tokens or MAX_TOKENS  # messages are short; passages want 128 or more
 
     def encode(self, texts: Sequence[str]) -> Vectors:
@@ -63,8 +63,7 @@ class MiniLmEncoder:
         with torch.inference_mode():
             for start in range(0, len(texts), 32):
                 rows = order[start : start + 32]
-                batch = [texts[i] for i in rows]
-                out[rows] = _embed(self._tokenizer, self._model, batch, self._max_tokens).numpy()
+                out[rows] = _embed(self._tokenizer, self._model, [texts[i] for i in rows], self._max_tokens).numpy()
         return out
 
 
