@@ -108,7 +108,8 @@ async def _add(
     from kefu.knowledge.ingest import expand, ingest, read_files
     from kefu.knowledge.tokens import warm_up
 
-    engine, library, reserved = await _open(settings)
+    engine, library, pack = await _open(settings)
+    reserved = _reserved(pack)
     try:
         files, errors = expand(paths)
         docs, refused = read_files(
@@ -162,7 +163,8 @@ async def _add(
         raise typer.Exit(1)
 
 
-async def _open(settings: Settings) -> tuple[Any, Any, dict[tuple[str, str], str]]:
+async def _open(settings: Settings) -> tuple[Any, Any, Any]:
+    """The pack (read once), and the migrated database with its knowledge library."""
     from kefu.knowledge.library import KnowledgeLibrary
     from kefu.packs.loader import PackError, load_pack
     from kefu.store.database import create_engine, migrate
@@ -177,10 +179,13 @@ async def _open(settings: Settings) -> tuple[Any, Any, dict[tuple[str, str], str
     except Exception as exc:  # an unreachable or read-only database: say which, then stop
         await engine.dispose()
         raise _fail(f"database {settings.resolved_database_url}: {exc}") from exc
-    reserved: dict[tuple[str, str], str] = {
-        (d.id, d.language): f"pack {pack.name} ({d.source})" for d in pack.documents
-    }
-    return engine, KnowledgeLibrary(engine), reserved
+    return engine, KnowledgeLibrary(engine), pack
+
+
+def _reserved(pack: Any) -> dict[tuple[str, str], str]:
+    from kefu.knowledge.base import reserved_ids
+
+    return reserved_ids(pack.name, ((d.id, d.language, d.source) for d in pack.documents))
 
 
 @app.command("list")
@@ -190,19 +195,16 @@ def list_documents(as_json: JsonFlag = False) -> None:
 
 
 async def _list(settings: Settings, as_json: bool) -> None:
+    from kefu.knowledge.base import pack_document_info
     from kefu.knowledge.chunking import chunk_document
-    from kefu.knowledge.library import DocumentInfo
-    from kefu.packs.loader import load_pack
 
-    engine, library, _ = await _open(settings)
+    engine, library, pack = await _open(settings)
     try:
         own = await library.documents()
     finally:
         await engine.dispose()
-    pack = load_pack(settings.pack, settings.resolved_training_data_dir)
     bundled = [
-        DocumentInfo(d.id, d.language, d.title, d.source, d.kind, 1, "", len(chunk_document(d)), "", origin="pack")
-        for d in pack.documents
+        pack_document_info(d.id, d.language, d.title, d.source, d.kind, len(chunk_document(d))) for d in pack.documents
     ]
     docs = sorted([*bundled, *own], key=lambda d: (d.id, d.language))
     table = Table("id", "lang", "title", "kind", "version", "chunks", "origin", "updated")
@@ -225,13 +227,15 @@ def remove(
 
 
 async def _remove(settings: Settings, doc_id: str, language: Locale | None, as_json: bool) -> None:
-    engine, library, reserved = await _open(settings)
+    from kefu.knowledge.base import owner_of
+
+    engine, library, pack = await _open(settings)
     try:
         removed = await library.remove(doc_id, language)
     finally:
         await engine.dispose()
     if not removed:
-        owner = next((o for (i, lg), o in reserved.items() if i == doc_id and language in (None, lg)), None)
+        owner = owner_of(_reserved(pack), doc_id, language)
         if owner:
             raise _fail(f"{doc_id!r} belongs to {owner}; edit the pack to change it", 1)
         raise _fail(f"no document {doc_id!r}" + (f" in {language}" if language else ""), 1)
@@ -255,16 +259,13 @@ def search(
 
 
 async def _search(settings: Settings, query: str, language: Locale | None, k: int, as_json: bool) -> None:
-    from kefu.knowledge.library import KnowledgeLibrary
     from kefu.nlu.encoder import UseEncoder
     from kefu.nlu.language import reply_locale
-    from kefu.packs.loader import load_pack
     from kefu.runtime import build_knowledge
 
-    engine, _, _ = await _open(settings)
+    engine, library, pack = await _open(settings)
     try:
-        pack = load_pack(settings.pack, settings.resolved_training_data_dir)
-        kb = await build_knowledge(pack, settings, UseEncoder(), KnowledgeLibrary(engine))
+        kb = await build_knowledge(pack, settings, UseEncoder(), library)
     finally:
         await engine.dispose()
     lang: Locale = language or reply_locale(query, settings.default_locale)

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from kefu.core.types import Locale
@@ -38,6 +38,19 @@ def ranking_for(language: str, minilm: bool) -> Ranking:
         return Ranking(lexical=0.5, dense={MINILM: 1.0, PRIMARY_ENCODER: 0.5}, title=0.5, lead=1.0)
     # USE alone: exact words count for more, and a short title says more than USE's view of a long opening.
     return Ranking(lexical=1.0, dense={PRIMARY_ENCODER: 1.0}, title=1.0, lead=0.5)
+
+
+def reserved_ids(pack_name: str, docs: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], str]:
+    """(id, language) of the pack's own articles -> who owns them; the library may not use these ids."""
+    return {(doc_id, language): f"pack {pack_name} ({source})" for doc_id, language, source in docs}
+
+
+def owner_of(reserved: Mapping[tuple[str, str], str], doc_id: str, language: str | None) -> str | None:
+    return next((o for (i, lg), o in reserved.items() if i == doc_id and language in (None, lg)), None)
+
+
+def pack_document_info(doc_id: str, language: str, title: str, source: str, kind: str, chunks: int) -> DocumentInfo:
+    return DocumentInfo(doc_id, language, title, source, kind, 1, "", chunks, "", origin="pack")
 
 
 def encode_cached(
@@ -96,7 +109,7 @@ class KnowledgeBase:
         return {name: self.encoders[name] for name in encoder_names(language, self.minilm)}
 
     def reserved_ids(self) -> dict[tuple[str, str], str]:
-        return {(d.doc_id, d.language): f"pack {self.pack_name} ({d.source})" for d in self.pack_docs}
+        return reserved_ids(self.pack_name, ((d.doc_id, d.language, d.source) for d in self.pack_docs))
 
     def _build(self, library_docs: list[EncodedDocument]) -> KnowledgeIndex:
         docs = [*self.pack_docs, *library_docs]
@@ -124,8 +137,7 @@ class KnowledgeBase:
 
     async def documents(self) -> list[DocumentInfo]:
         pack = [
-            DocumentInfo(d.doc_id, d.language, d.title, d.source, d.kind, 1, "", len(d.chunks), "", origin="pack")
-            for d in self.pack_docs
+            pack_document_info(d.doc_id, d.language, d.title, d.source, d.kind, len(d.chunks)) for d in self.pack_docs
         ]
         own = await self.library.documents() if self.library is not None else []
         return sorted([*pack, *own], key=lambda d: (d.id, d.language))

@@ -44,7 +44,6 @@ class Hit:
     score: float  # calibrated 0..1 confidence that this chunk answers the query
     bm25: float
     dense: float
-    rank_score: float = 0.0  # the fused score the ranking used
 
 
 def _z(values: Floats) -> Floats:
@@ -109,9 +108,6 @@ class KnowledgeIndex:
             arrays += [v for v in index.bm25.scores.values() if isinstance(v, np.ndarray)]
             total += sum(a.nbytes for a in arrays)
         return total
-
-    def documents(self) -> list[EncodedDocument]:
-        return [d for index in self._by_language.values() for d in index.docs]
 
     def languages(self) -> list[str]:
         return sorted(self._by_language)
@@ -198,7 +194,5 @@ class KnowledgeIndex:
             best = start + int(np.argmax(fused[start : start + len(index.docs[d].chunks)]))
             strength = float(lexical[best]) / (float(lexical[best]) + _BM25_SATURATION)
             score = 0.65 * float(primary_dense[best]) + 0.35 * strength
-            hits.append(
-                Hit(index.chunks[best], score, float(lexical[best]), float(primary_dense[best]), float(doc_score[d]))
-            )
+            hits.append(Hit(index.chunks[best], score, float(lexical[best]), float(primary_dense[best])))
         return hits

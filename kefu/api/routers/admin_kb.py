@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from kefu.api.deps import RuntimeDep, require_api_key
 from kefu.api.errors import ApiError
+from kefu.knowledge.base import owner_of
 from kefu.knowledge.ingest import FileResult, ingest, read_files
 from kefu.knowledge.readers import SUPPORTED_SUFFIXES
 from kefu.nlu.language import reply_locale
@@ -111,7 +112,7 @@ async def remove_document(
     kb = runtime.knowledge
     removed = await kb.library.remove(doc_id, language) if kb.library is not None else []
     if not removed:
-        owner = next((o for (i, lg), o in kb.reserved_ids().items() if i == doc_id and language in (None, lg)), None)
+        owner = owner_of(kb.reserved_ids(), doc_id, language)
         if owner:
             raise ApiError(409, "pack_document", f"{doc_id!r} belongs to {owner}; edit the pack to change it")
         raise ApiError(404, "document_not_found", f"no document {doc_id!r}" + (f" in {language}" if language else ""))
