@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from html.parser import HTMLParser
 from pathlib import Path
 
 import charset_normalizer
@@ -21,6 +20,7 @@ from pypdf.errors import DependencyError
 
 from kefu.core.types import Locale
 from kefu.knowledge.documents import Document, DocumentError, FaqEntry, parse_markdown
+from kefu.knowledge.html_text import CJK_CHARS, html_text
 from kefu.nlu.language import detect
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".csv", ".jsonl"})
@@ -35,8 +35,6 @@ _BOMS = (  # (mark, codec, name); UTF-32 first: its little-endian mark starts wi
     (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
 )
 # Chinese characters, CJK and full-width punctuation: text that is written without spaces between words.
-_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-_CJK_GAP = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd\ue000-\uf8ff]")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
 
@@ -72,7 +70,7 @@ def read_document(path: Path, *, language: Locale | None = None, max_bytes: int,
             pdf_text, title = _pdf_text(data, source)
             text = _mark_headings(pdf_text)
         else:
-            text, title = _html_text(data, source)
+            text, title = html_text(_decode_html(data, source))
         if not text.strip():
             raise DocumentError(f"{source}: empty document (no text after parsing)")
         if not title and (title := _first_line_title(text)):
@@ -216,129 +214,7 @@ def _mark_headings(text: str) -> str:
     return "\n".join(lines)
 
 
-# --- HTML ----------------------------------------------------------------------------------------------
-
-_SKIPPED = frozenset({"script", "style", "nav", "header", "footer", "noscript", "svg", "template"})
-_BLOCKS = frozenset(  # elements that end a paragraph
-    {"p", "div", "section", "article", "main", "aside", "ul", "ol", "dl", "dt", "dd", "table", "thead", "tbody",
-     "blockquote", "pre", "figure", "figcaption", "form", "hr", "address", "details", "summary", "body"}
-)  # fmt: skip
-_HEADINGS = {f"h{n}": n for n in range(1, 7)}
-
-
-class _HtmlText(HTMLParser):
-    """Collects an HTML page's readable text as Markdown blocks; one instance per page."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.title: list[str] = []
-        self.h1: str | None = None
-        self.blocks: list[tuple[str, str]] = []  # (text, group): list items, table rows join without blank lines
-        self._skip = 0
-        self._in_title = False
-        self._words: list[str] = []
-        self._prefix = ""
-        self._heading = 0
-        self._cells: list[str] | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title" and not self._skip and not self.title:  # the page's, not an <svg>'s or a second one
-            self._in_title = True
-        elif tag in _SKIPPED:
-            self._skip += 1
-        elif self._skip:
-            return
-        elif tag == "tr":
-            self._flush()
-            self._cells = []
-        elif tag in ("td", "th") and self._cells is not None:
-            self._end_cell()
-            self._cell = []
-        elif self._cells is not None:
-            if self._cell is not None:
-                self._cell.append("\n")  # inside a table cell, blocks and line breaks only separate words
-        elif tag in _HEADINGS:
-            self._flush()
-            self._heading = _HEADINGS[tag]
-        elif tag == "li":
-            self._flush()
-            self._prefix = "- "
-        elif tag == "br":
-            self._words.append("\n")
-        elif tag in _BLOCKS:
-            self._flush()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in _SKIPPED:
-            self._skip = max(0, self._skip - 1)
-        elif self._skip:
-            return
-        elif tag in ("td", "th"):
-            self._end_cell()
-        elif tag in ("tr", "table"):
-            self._end_row()
-        elif tag in _HEADINGS or tag == "li" or tag in _BLOCKS:
-            self._flush()
-
-    def handle_data(self, data: str) -> None:
-        data = re.sub(r"\s", " ", data)  # source newlines are spaces; only <br> breaks a line
-        if self._in_title:
-            self.title.append(data)
-        elif self._skip:
-            return
-        elif self._cell is not None:
-            self._cell.append(data)
-        else:
-            self._words.append(data)
-
-    def close(self) -> None:
-        super().close()
-        self._end_row()
-        self._flush()
-
-    def _end_cell(self) -> None:
-        if self._cell is not None and self._cells is not None:
-            self._cells.append(" ".join(filter(None, map(_collapse, "".join(self._cell).split("\n")))))
-        self._cell = None
-
-    def _end_row(self) -> None:
-        self._end_cell()
-        if self._cells is not None:
-            row = " | ".join(cell for cell in self._cells if cell)
-            self._cells = None
-            if row:
-                self.blocks.append((row, "tr"))
-
-    def _flush(self) -> None:
-        lines = [_collapse(line) for line in "".join(self._words).split("\n")]
-        text = "\n".join(line for line in lines if line)
-        self._words.clear()
-        if text and self._heading:
-            text = text.replace("\n", " ")
-            self.h1 = self.h1 or (text if self._heading == 1 else None)
-            self.blocks.append((f"{'#' * self._heading} {text}", ""))
-        elif text:
-            self.blocks.append((self._prefix + text, "li" if self._prefix else ""))
-        self._heading = 0
-        self._prefix = ""
-
-
-def _collapse(text: str) -> str:
-    return _CJK_GAP.sub("", " ".join(text.split()))
-
-
-def _html_text(data: bytes, source: str) -> tuple[str, str | None]:
-    parser = _HtmlText()
-    parser.feed(_decode_html(data, source))
-    parser.close()
-    body, last = "", ""
-    for block, group in parser.blocks:
-        body += ("\n" if group and group == last else "\n\n") + block if body else block
-        last = group
-    return body, _collapse("".join(parser.title)) or parser.h1
+# --- HTML bytes ----------------------------------------------------------------------------------------
 
 
 def _decode_html(data: bytes, source: str) -> str:
@@ -391,7 +267,11 @@ def _reflow(page: str) -> str:
     for prev, line in zip(["", *lines], lines, strict=False):  # prev: the line as printed, before any joining
         if re.search(r"[A-Za-z]-$", prev) and re.match(r"[a-z]", line):
             out[-1] = out[-1][:-1] + line
-        elif re.search(rf"[{_CJK}]$", prev) and re.match(rf"[{_CJK}]", line) and _display_width(prev) >= 0.9 * width:
+        elif (
+            re.search(rf"[{CJK_CHARS}]$", prev)
+            and re.match(rf"[{CJK_CHARS}]", line)
+            and _display_width(prev) >= 0.9 * width
+        ):
             out[-1] += line
         else:
             out.append(line)
@@ -399,7 +279,7 @@ def _reflow(page: str) -> str:
 
 
 def _display_width(line: str) -> int:
-    return len(line) + len(re.findall(rf"[{_CJK}]", line))
+    return len(line) + len(re.findall(rf"[{CJK_CHARS}]", line))
 
 
 # --- FAQ tables ----------------------------------------------------------------------------------------
