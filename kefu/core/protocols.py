@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -23,7 +23,11 @@ from kefu.core.types import (
     ToolResult,
     TranscriptMessage,
     TurnResult,
+    WriteRequest,
+    Written,
 )
+
+TextSink = Callable[[str], Awaitable[None]]
 
 
 class ConversationLocks(Protocol):
@@ -99,6 +103,15 @@ class Responder(Protocol):
     """Turns the decision's utterances into the reply text in the customer's language."""
 
     def render(self, decision: Decision, parse: Parse, locale: Locale) -> Reply: ...
+
+
+class ReplyWriter(Protocol):
+    """Writes the reply with a model where it pays (grounded knowledge answers), streaming accepted text
+    to ``on_text``; falls back to the template reply on any failure."""
+
+    def wants(self, decision: Decision, locale: Locale) -> bool: ...
+
+    async def write(self, request: WriteRequest, on_text: TextSink | None = None) -> Written: ...
 
 
 class ConversationStore(Protocol):

@@ -264,6 +264,43 @@ class TranscriptMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnToolContext:
+    """Implements ``ToolContext`` for one turn: who the tools act for, the language, the message."""
+
+    customer_key: str
+    locale: Locale
+    conversation_id: str
+    text: str
+    vector: Any
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """What a reply writer (an LLM) gets: the decided turn, its template reply as the fallback, the
+    recent transcript, and a ``time.monotonic()`` deadline it must finish by."""
+
+    decision: Decision
+    parse: Parse
+    locale: Locale
+    template_reply: Reply
+    conversation_id: str
+    message_id: str
+    user_key: str
+    history: tuple[TranscriptMessage, ...]
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A writer's result; ``model`` None means the template reply stands."""
+
+    reply: Reply
+    model: ModelInfo | None
+    handoff: bool = False  # the model found no answer in the passages: hand over to a person
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationSnapshot:
     """The projection of a conversation's events that a turn needs."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kefu.core.types import Locale
 from kefu.knowledge.chunking import MAX_CHARS
-from kefu.knowledge.documents import Document
+from kefu.knowledge.documents import Chunk, Document
 from kefu.knowledge.encoding import PRIMARY_ENCODER, EncodedDocument, encode_documents
 from kefu.knowledge.index import Hit, KnowledgeIndex, Ranking
 from kefu.knowledge.library import DocumentInfo, KnowledgeLibrary
@@ -155,3 +155,6 @@ class KnowledgeBase:
 
     def answer(self, question: str, hit: Hit, language: Locale, query_vector: Vectors | None = None) -> str:
         return self.index.answer(question, hit, language, query_vector)
+
+    def opening(self, hit: Hit, language: Locale) -> Chunk | None:
+        return self.index.opening(hit, language)

@@ -130,6 +130,14 @@ class KnowledgeIndex:
             language,
         )
 
+    def opening(self, hit: Hit, language: Locale) -> Chunk | None:
+        """The first chunk of the hit's document when the hit is another one: help articles state their
+        main point first, and a model writing the answer needs it beside the matching section."""
+        doc = self._by_language[language].by_id.get(hit.chunk.doc_id) if language in self._by_language else None
+        if doc is None or not doc.chunks or doc.chunks[0].position == hit.chunk.position:
+            return None
+        return doc.chunks[0]
+
     def _sentence_vectors(self, doc: EncodedDocument) -> Vectors:
         """Encoded when the document first answers, then kept with this snapshot."""
         key = (doc.doc_id, doc.language)

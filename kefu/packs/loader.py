@@ -88,6 +88,9 @@ class Pack:
     quick_replies: dict[str, dict[str, str]] = field(default_factory=dict)  # template key -> {intent|act}
     cards: dict[str, Any] = field(default_factory=dict)  # the demo bank's seed (cards.yaml)
     training_files: tuple[TrainingFile, ...] = ()  # external examples merged into intent_examples
+    title: dict[str, str] = field(default_factory=dict)  # the business's name per language
+    persona: dict[str, str] = field(default_factory=dict)  # who a model speaks for, per language
+    llm_tools: dict[str, tuple[str, ...]] = field(default_factory=dict)  # flow -> tools a model may call
 
     def quick_reply_meanings(self) -> dict[str, tuple[str | None, str | None]]:
         """Each quick-reply label, in every language, folded for matching -> (intent, act)."""
@@ -298,6 +301,11 @@ def load_pack(name_or_path: str, data_dir: Path | None = None) -> Pack:
         quick_replies={str(k): dict(v) for k, v in (meta.get("quick_replies") or {}).items()},
         cards=dict(_yaml(root / "cards.yaml") or {}) if (root / "cards.yaml").is_file() else {},
         training_files=tuple(training_files),
+        persona={str(k): str(v).strip() for k, v in (meta.get("persona") or {}).items()},
+        llm_tools={str(k): tuple(str(t) for t in v or ()) for k, v in (meta.get("llm_tools") or {}).items()},
+        title={str(k): str(v) for k, v in (meta.get("title") or {}).items()}
+        if isinstance(meta.get("title"), dict)
+        else {lang: str(meta.get("title") or meta.get("name") or root.name) for lang in languages},
     )
     problems = check_pack(pack)
     if problems:
@@ -324,6 +332,13 @@ def check_pack(pack: Pack, tool_names: set[str] | None = None) -> list[str]:
         if tool_names is not None:
             for tool in sorted(flow.tools() - tool_names):
                 problems.append(f"{flow.source}: flow {flow.name!r}: unknown tool {tool!r}")
+    flow_names = {flow.name for flow in pack.flows}
+    for flow_name, tools in pack.llm_tools.items():
+        if flow_name not in flow_names:
+            problems.append(f"pack.yaml: llm_tools names flow {flow_name!r}, which no flow file defines")
+        if tool_names is not None:
+            for tool in sorted(set(tools) - tool_names):
+                problems.append(f"pack.yaml: llm_tools for flow {flow_name!r}: unknown tool {tool!r}")
     for flow in pack.flows:
         for step in flow.steps:
             for key in step.quick_replies:

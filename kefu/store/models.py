@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -141,6 +141,77 @@ class KnowledgeDocumentRow(Base):
 
 class KnowledgeRevisionRow(Base):
     __tablename__ = "kb_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
+class LlmModelRow(Base):
+    """A registered model version (``kefu model add``); never changed once added, so turns stay traceable."""
+
+    __tablename__ = "llm_models"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    base_url: Mapped[str] = mapped_column(String(500))
+    model: Mapped[str] = mapped_column(String(200))
+    profile: Mapped[str | None] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    languages: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LlmAliasRow(Base):
+    """``stable`` and ``canary`` point at model versions; every change also bumps ``llm_revision``."""
+
+    __tablename__ = "llm_aliases"
+
+    alias: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), ForeignKey("llm_models.name"))
+    percent: Mapped[float] = mapped_column(Float, default=100.0)  # share of users; the canary's experiment size
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LlmAuditRow(Base):
+    """Every registry change: who, what, from which version to which. Rollbacks are computed from it."""
+
+    __tablename__ = "llm_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    alias: Mapped[str | None] = mapped_column(String(16))
+    from_name: Mapped[str | None] = mapped_column(String(100))
+    to_name: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+    __table_args__ = (Index("ix_llm_audit_alias", "alias", "id"),)
+
+
+class LlmCallRow(Base):
+    """Accounting: one row per model call of a turn (tokens, time to first token, outcome)."""
+
+    __tablename__ = "llm_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    variant: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(32))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    total_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+    __table_args__ = (Index("ix_llm_calls_at", "at"),)
+
+
+class LlmRevisionRow(Base):
+    __tablename__ = "llm_revision"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)

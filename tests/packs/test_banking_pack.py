@@ -272,7 +272,7 @@ async def test_migration_0002_is_idempotent(tmp_path: Path) -> None:
             await connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
         await migrate(engine)
         async with engine.connect() as connection:
-            assert (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0003"
+            assert (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0004"
         assert (await DemoBank(engine, SEED).freeze_card("dave", "5678", "lost_or_stolen"))["done"]
     finally:
         await engine.dispose()

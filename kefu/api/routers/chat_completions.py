@@ -19,8 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from kefu.api.deps import RuntimeDep, require_api_key, valid_id
 from kefu.api.errors import ApiError
 from kefu.api.schemas import ERRORS, STREAMED, ChatCompletionRequest, MessageIn
-from kefu.api.turns import inbound, reply_chunks
-from kefu.core.types import TurnResult
+from kefu.api.turns import Piece, inbound, open_stream
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
 MODEL_NAME = "kefu"
@@ -52,11 +51,12 @@ async def chat_completions(body: ChatCompletionRequest, runtime: RuntimeDep) -> 
         )
     message_id = "oa-" + hashlib.sha256(f"{last}\x1f{text}".encode()).hexdigest()[:32]
     message = inbound(MessageIn(text=text, message_id=message_id, channel="openai"), conversation_id, runtime.settings)
-    result = await runtime.pipeline.handle(message)
     completion_id = f"chatcmpl-{message_id[3:]}"
     created = int(time.time())
     if body.stream:
-        return StreamingResponse(_stream(result, completion_id, created), media_type="text/event-stream")
+        pieces = await open_stream(runtime.pipeline, message, runtime.inflight)
+        return StreamingResponse(_stream(pieces, completion_id, created), media_type="text/event-stream")
+    result = await runtime.pipeline.handle(message)
     return JSONResponse(
         {
             "id": completion_id,
@@ -76,7 +76,7 @@ async def chat_completions(body: ChatCompletionRequest, runtime: RuntimeDep) -> 
     )
 
 
-async def _stream(result: TurnResult, completion_id: str, created: int) -> AsyncIterator[str]:
+async def _stream(pieces: AsyncIterator[Piece], completion_id: str, created: int) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
         payload = {
             "id": completion_id,
@@ -88,7 +88,8 @@ async def _stream(result: TurnResult, completion_id: str, created: int) -> Async
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in reply_chunks(result.reply.text):
-        yield chunk({"content": piece})
+    async for kind, value in pieces:
+        if kind == "delta":
+            yield chunk({"content": value})
     yield chunk({}, "stop")
     yield "data: [DONE]\n\n"

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from kefu.api.deps import ConversationId, RuntimeDep, require_api_key
 from kefu.api.schemas import ERRORS, STREAMED, MessageIn, TurnOut
-from kefu.api.turns import inbound, sse_turn
+from kefu.api.turns import inbound, open_stream, sse_turn
 
 router = APIRouter(prefix="/v1/conversations", tags=["messages"], dependencies=[Depends(require_api_key)])
 
@@ -18,9 +18,10 @@ router = APIRouter(prefix="/v1/conversations", tags=["messages"], dependencies=[
 async def post_message(conversation_id: ConversationId, body: MessageIn, request: Request, runtime: RuntimeDep) -> Any:
     """Send one customer message and get the bot's reply. A repeated ``message_id`` returns the first reply."""
     message = inbound(body, conversation_id, runtime.settings)
-    result = await runtime.pipeline.handle(message)
     if "text/event-stream" in request.headers.get("accept", ""):
+        pieces = await open_stream(runtime.pipeline, message, runtime.inflight)
         return StreamingResponse(
-            sse_turn(result), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            sse_turn(pieces), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
+    result = await runtime.pipeline.handle(message)
     return JSONResponse(result.to_dict())

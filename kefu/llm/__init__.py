@@ -1,0 +1,1 @@
+"""The LLM gateway: OpenAI-compatible backends, model profiles, registry, routing, resilience, local engine."""
