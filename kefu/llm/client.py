@@ -140,7 +140,9 @@ class OpenAiBackend:
                     slot = raw_calls.setdefault(int(call.get("index", 0)), {"id": "", "name": "", "arguments": ""})
                     function = call.get("function") or {}
                     slot["id"] = call.get("id") or slot["id"]
-                    slot["name"] += function.get("name") or ""
+                    name = function.get("name") or ""
+                    if name != slot["name"]:  # llama.cpp repeats the name in every delta; OpenAI sends it once
+                        slot["name"] += name
                     arguments = function.get("arguments")
                     slot["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments or {})
                 if choice.get("finish_reason"):

@@ -57,6 +57,7 @@ class LocalEngine:
         threads: int = 2,
         context_tokens: int = 4096,
         model_alias: str = "smollm2-135m-instruct",
+        chat_format: str | None = None,
         log_file: Path | None = None,
     ) -> None:
         found = gguf or bundled_gguf()
@@ -72,6 +73,9 @@ class LocalEngine:
         self.threads = threads
         self.context_tokens = context_tokens
         self.model_alias = model_alias
+        # None: the GGUF's own chat template. "chatml-function-calling" lets a ChatML model (SmolLM2,
+        # Qwen) call tools, with the arguments constrained by each tool's JSON schema.
+        self.chat_format = chat_format
         self.log_file = log_file
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -96,6 +100,7 @@ class LocalEngine:
             str(self.context_tokens),
             "--n_threads",
             str(self.threads),
+            *(["--chat_format", self.chat_format] if self.chat_format else []),
         ]
 
     def start(self, timeout_s: float = 120.0) -> str:

@@ -41,6 +41,7 @@ ANSWER_TEMPLATES = frozenset({"kb_answer"})
 _MARGIN_S = 0.3  # left for storing the turn after the model
 MAX_MODEL_CALLS = 3  # tool calls one model turn may make (one round: then it must answer)
 _RESULT_CHARS = 2000  # a tool result handed back to the model is cut to this
+_MODEL_MAX_LENGTH = 64  # longer string limits are not shown to the model (see schema_for_model)
 # Sampling for knowledge answers unless the model version sets its own: short and greedy (repeatable).
 ANSWER_PARAMS = {"max_tokens": 160, "temperature": 0.0}
 
@@ -102,7 +103,11 @@ class GroundedLlmWriter:
         allowed = set(self.tool_allow.get(flow or "", ()))
         if self.actions is None:
             return []
-        return [ToolSpec(t.name, t.description, t.parameters) for name, t in self.tools.items() if name in allowed]
+        return [
+            ToolSpec(t.name, t.description, schema_for_model(t.parameters))
+            for name, t in self.tools.items()
+            if name in allowed
+        ]
 
     def wants(self, decision: Decision, locale: Locale) -> bool:
         return _answer_index(decision) is not None
@@ -166,7 +171,7 @@ class GroundedLlmWriter:
         if answer.completion is not None and answer.completion.tool_calls and answer.route is not None and not shown:
             # One round of tools, then the same model must answer (offered nothing more).
             calls = answer.completion.tool_calls[:MAX_MODEL_CALLS]
-            results = await self._run_calls(calls, offered, request)
+            results = await self.run_calls(calls, offered, request)
             tool_events = [_tool_event(call, result) for call, result in zip(calls, results, strict=True)]
             support.extend(json.dumps(r.data, ensure_ascii=False) for r in results if r.ok)
             messages = [*messages, *_tool_messages(calls, results)]
@@ -189,7 +194,7 @@ class GroundedLlmWriter:
             written = Written(written.reply, written.model, written.handoff, (*tool_events, *written.events))
         return written
 
-    async def _run_calls(
+    async def run_calls(
         self, calls: Sequence[RequestedCall], offered: Sequence[ToolSpec], request: WriteRequest
     ) -> list[ToolResult]:
         """Run the calls the model asked for: only offered tools, only with arguments that parse and
@@ -284,6 +289,21 @@ def _model_payload(model: ModelInfo | None) -> dict[str, Any]:
     if model is None:
         return {"model": None}
     return {"model": {"id": model.id, "version": model.version, "variant": model.variant}}
+
+
+def schema_for_model(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema as the model sees it: long ``maxLength`` limits left out, because grammar-constrained
+    servers (llama.cpp) unroll them into rules and fail on a few thousand. kefu still checks the full
+    schema before a call runs."""
+    shown: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "maxLength" and isinstance(value, int) and value > _MODEL_MAX_LENGTH:
+            continue
+        if isinstance(value, Mapping):
+            shown[key] = schema_for_model(value)
+        else:
+            shown[key] = value
+    return shown
 
 
 def _tool_messages(calls: Sequence[RequestedCall], results: Sequence[ToolResult]) -> list[dict[str, Any]]:
