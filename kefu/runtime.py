@@ -260,6 +260,7 @@ async def build_runtime(settings: Settings) -> Runtime:
             below=settings.intent_llm_below,
             timeout_s=settings.llm_timeout_s,
             fallback_intent=pack.fallback_intent,
+            profile=settings.llm_profile,
         )
         closers.append(arbiter.close)
     guard = PiiGuard()

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kefu.llm.profiles import profile_for
 from kefu.llm.types import ALIASES, SAMPLING_KEYS, ModelVersion
-from kefu.store.models import LlmAliasRow, LlmAuditRow, LlmCallRow, LlmModelRow, LlmRevisionRow
+from kefu.store.models import FeedbackRow, LlmAliasRow, LlmAuditRow, LlmCallRow, LlmModelRow, LlmRevisionRow
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
@@ -245,7 +245,8 @@ class ModelRegistry:
             await conn.execute(insert(LlmCallRow), [{"at": now, **_call_values(c)} for c in calls])
 
     async def usage(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        """Per version and variant: calls, answers, tokens and mean time to first token (A/B read-out)."""
+        """Per version and variant: calls, answers, tokens, mean time to first token, and the customers'
+        ratings of conversations it answered in (the A/B read-out)."""
         query = select(
             LlmCallRow.name,
             LlmCallRow.variant,
@@ -260,9 +261,29 @@ class ModelRegistry:
             query = query.where(LlmCallRow.at >= since)
             ok = ok.where(LlmCallRow.at >= since)
         ok = ok.group_by(LlmCallRow.name, LlmCallRow.variant)
+        # CSAT per variant: ratings of conversations that variant answered in (the A/B read-out).
+        answered_in = (
+            select(LlmCallRow.conversation_id, LlmCallRow.name, LlmCallRow.variant)
+            .where(LlmCallRow.outcome == "ok")
+            .distinct()
+            .subquery()
+        )
+        csat = (
+            select(
+                answered_in.c.name,
+                answered_in.c.variant,
+                func.count(FeedbackRow.id).label("ratings"),
+                func.avg(FeedbackRow.rating).label("mean_rating"),
+            )
+            .join(answered_in, answered_in.c.conversation_id == FeedbackRow.conversation_id)
+            .group_by(answered_in.c.name, answered_in.c.variant)
+        )
+        if since is not None:
+            csat = csat.where(FeedbackRow.created_at >= since)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(LlmCallRow.name, LlmCallRow.variant))).all()
             answered = {(r.name, r.variant): int(r.ok) for r in (await conn.execute(ok)).all()}
+            ratings = {(r.name, r.variant): r for r in (await conn.execute(csat)).all()}
         return [
             {
                 "name": r.name,
@@ -273,6 +294,10 @@ class ModelRegistry:
                 "completion_tokens": int(r.completion_tokens or 0),
                 "mean_ttft_ms": None if r.mean_ttft_ms is None else round(float(r.mean_ttft_ms), 1),
                 "mean_ms": round(float(r.mean_ms or 0.0), 1),
+                "ratings": int(ratings[r.name, r.variant].ratings) if (r.name, r.variant) in ratings else 0,
+                "mean_rating": round(float(ratings[r.name, r.variant].mean_rating), 2)
+                if (r.name, r.variant) in ratings
+                else None,
             }
             for r in rows
         ]

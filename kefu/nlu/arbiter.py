@@ -13,9 +13,9 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
-import httpx
-
 from kefu.core.types import IntentScore, Parse
+from kefu.llm.client import OpenAiBackend
+from kefu.llm.types import BackendError, ModelVersion
 
 log = logging.getLogger(__name__)
 _NUMBER = re.compile(r"\d+")
@@ -58,9 +58,13 @@ class LlmIntentArbiter:
         timeout_s: float = 3.0,
         descriptions: Mapping[str, str] | None = None,
         fallback_intent: str = "out_of_scope",
+        profile: str = "",
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        # The gateway's client and model profile: Qwen3 gets thinking switched off, so a one-number answer
+        # is not spent on <think> text.
+        version = ModelVersion("intent-arbiter", base_url.rstrip("/"), model, profile=profile or None)
+        self._backend = OpenAiBackend(version, api_key=api_key)
+        self.timeout_s = timeout_s
         self.model = model
         self.below = below
         self.top_k = top_k
@@ -75,22 +79,18 @@ class LlmIntentArbiter:
         candidates = [s.name for s in ranking[: self.top_k] if s.name not in ("oos", self.fallback_intent)]
         if not candidates:
             return None
-        body = {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": build_prompt(text, candidates, self.descriptions)},
-            ],
-            "temperature": 0,
-            "max_tokens": 4,
-        }
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": build_prompt(text, candidates, self.descriptions)},
+        ]
         try:
-            response = await self._client.post("/chat/completions", json=body)
-            response.raise_for_status()
-            answer = str(response.json()["choices"][0]["message"]["content"])
-        except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+            completion = await self._backend.complete(
+                messages, timeout_s=self.timeout_s, defaults={"temperature": 0, "max_tokens": 4}
+            )
+        except BackendError as exc:
             log.warning("intent second opinion unavailable, keeping the classifier's (%s)", exc)
             return None
+        answer = completion.text
         choice = read_choice(answer, candidates)
         if choice is None:
             log.warning("intent second opinion unreadable: %r", answer[:80])
@@ -101,4 +101,4 @@ class LlmIntentArbiter:
         return IntentScore(choice, score)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._backend.close()

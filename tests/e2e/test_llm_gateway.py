@@ -3,14 +3,16 @@ citations and a `model` field, streaming, registry changes on the next turn, and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from tests.conftest import start_llama
 from tests.e2e.conftest import free_port, start_server, stop_server
@@ -41,12 +43,37 @@ def llm_server(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         stop_server(process)
 
 
-def ask(base: str, text: str, user: str | None = None) -> dict[str, Any]:
-    body = {"text": text, "user_id": user or uuid.uuid4().hex}
-    response = httpx.post(f"{base}/v1/conversations/{uuid.uuid4().hex}/messages", json=body, timeout=30)
+def ask(base: str, text: str, conversation: str | None = None) -> dict[str, Any]:
+    body = {"text": text, "user_id": uuid.uuid4().hex}
+    url = f"{base}/v1/conversations/{conversation or uuid.uuid4().hex}/messages"
+    response = httpx.post(url, json=body, timeout=60)
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+def stream_turn(
+    base: str, text: str, conversation: str | None = None, on_delta: Callable[[int], None] = lambda n: None
+) -> tuple[list[str], dict[str, Any]]:
+    """The SSE deltas of one turn and its final JSON; ``on_delta`` hears how many deltas have come."""
+    url = f"{base}/v1/conversations/{conversation or uuid.uuid4().hex}/messages"
+    deltas: list[str] = []
+    final: dict[str, Any] = {}
+    headers = {"Accept": "text/event-stream"}
+    with httpx.stream("POST", url, json={"text": text}, headers=headers, timeout=60) as response:
+        assert response.status_code == 200
+        kind = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                payload = json.loads(line[6:])
+                if kind == "delta":
+                    deltas.append(payload["text"])
+                    on_delta(len(deltas))
+                else:
+                    final = payload
+    return deltas, final
 
 
 def test_the_local_model_writes_a_cited_english_knowledge_answer(llm_server: str) -> None:
@@ -71,26 +98,29 @@ def test_facts_from_tools_stay_with_the_templates(llm_server: str) -> None:
 
 
 def test_the_answer_streams_as_the_model_writes_it(llm_server: str) -> None:
-    url = f"{llm_server}/v1/conversations/{uuid.uuid4().hex}/messages"
-    deltas: list[str] = []
-    final: dict[str, Any] = {}
-    with httpx.stream(
-        "POST", url, json={"text": QUESTION_EN}, headers={"Accept": "text/event-stream"}, timeout=30
-    ) as r:
-        assert r.status_code == 200
-        kind = ""
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                payload = json.loads(line[6:])
-                if kind == "delta":
-                    deltas.append(payload["text"])
-                else:
-                    final = payload
+    deltas, final = stream_turn(llm_server, QUESTION_EN)
     assert final["model"]["version"] == "local"
     assert len(deltas) >= 3  # sentence by sentence, not one block
     assert "".join(deltas) == final["reply"]["text"]
+
+
+def test_websocket_clients_can_ask_for_the_stream_too(llm_server: str) -> None:
+    async def chat() -> list[dict[str, Any]]:
+        url = llm_server.replace("http://", "ws://") + f"/v1/ws/{uuid.uuid4().hex}"
+        frames: list[dict[str, Any]] = []
+        async with websockets.connect(url) as socket:
+            await socket.send(json.dumps({"text": QUESTION_EN, "stream": True}))
+            while not frames or "delta" in frames[-1]:
+                frames.append(json.loads(await socket.recv()))
+            await socket.send(json.dumps({"text": "thanks", "stream": "yes"}))  # not a boolean: refused
+            frames.append(json.loads(await socket.recv()))
+        return frames
+
+    frames = asyncio.run(chat())
+    *deltas, final, refused = frames
+    assert len(deltas) >= 3 and final["model"]["version"] == "local"
+    assert "".join(d["delta"] for d in deltas) == final["reply"]["text"]
+    assert refused["error"]["code"] == "invalid_request"
 
 
 def test_a_promotion_applies_on_the_next_turn_and_a_rollback_undoes_it(llm_server: str) -> None:
@@ -116,11 +146,22 @@ def test_a_promotion_applies_on_the_next_turn_and_a_rollback_undoes_it(llm_serve
     assert {v["name"] for v in listed["versions"]} >= {"local", "dead-v2"}
 
 
-def test_a_killed_model_server_costs_the_model_answer_not_the_turn(llm_server: str, engine: Any) -> None:
-    engine.kill()
-    for _ in range(3):  # the first turns find it dead; then its circuit opens and turns skip it
+def test_a_model_server_killed_mid_answer_costs_the_answer_not_the_turn(llm_server: str, engine: Any) -> None:
+    conversation = uuid.uuid4().hex
+
+    def kill_at_first(count: int) -> None:
+        if count == 1:
+            engine.kill()  # the model server dies while it is writing this answer
+
+    deltas, final = stream_turn(llm_server, QUESTION_EN, conversation, kill_at_first)
+    # What the customer saw is the stored reply, cited, whether the kill cut the answer or came after it.
+    assert "".join(deltas) == final["reply"]["text"]
+    assert final["model"]["version"] == "local" and final["reply"]["citations"]
+    assert final["reply"]["text"].rstrip().endswith("Did that solve your question?")
+
+    for _ in range(3):  # the next turns find it dead; then its circuit opens and turns skip it
         started = time.monotonic()
-        reply = ask(llm_server, QUESTION_EN)
+        reply = ask(llm_server, QUESTION_EN, conversation)
         assert time.monotonic() - started < 8.5
         assert reply["model"] is None
         assert "(Source: Payment methods" in reply["reply"]["text"]  # the extractive answer, cited

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from kefu.core.types import ConversationSnapshot, DialogueState, Event, IntentScore, Reply, TurnResult
 from kefu.llm.registry import CallRecord, ModelExists, ModelRegistry, RegistryError, UnknownModel
 from kefu.llm.types import ModelVersion
+from kefu.store.conversations import SqlConversationStore
+from tests.conftest import message
 
 
 def version(name: str, **extra: object) -> ModelVersion:
@@ -120,3 +125,18 @@ async def test_usage_sums_calls_per_version_and_variant(registry: ModelRegistry)
     assert usage["v1", "stable"]["prompt_tokens"] == 200
     assert usage["v1", "stable"]["mean_ttft_ms"] == 50.0
     assert usage["v2", "canary"]["answered"] == 0 and usage["v2", "canary"]["mean_ttft_ms"] is None
+
+
+async def test_usage_reads_out_the_ratings_of_conversations_each_variant_answered(registry: ModelRegistry) -> None:
+    store = SqlConversationStore(registry.engine)
+    for name, variant, rating in (("v1", "stable", 5), ("v1", "stable", 3), ("v2", "canary", 1)):
+        conversation = f"ab-{uuid.uuid4().hex[:8]}"
+        turn = message(conversation, "hi", "m1")
+        events = [Event("message_received", {"text": "hi"}, "m1")]
+        result = TurnResult(conversation, "m1", Reply("hello"), IntentScore("greeting", 0.9), (), "idle", False, "bot")
+        await store.commit_turn(turn, ConversationSnapshot(conversation, "bot", DialogueState(), 0), events, result)
+        await registry.record([CallRecord(conversation, "m1", name, "model", variant, "ok", 10, 5, 20.0, 90.0)])
+        assert await store.add_feedback(conversation, rating, None)
+    usage = {(u["name"], u["variant"]): u for u in await registry.usage()}
+    assert (usage["v1", "stable"]["ratings"], usage["v1", "stable"]["mean_rating"]) == (2, 4.0)
+    assert (usage["v2", "canary"]["ratings"], usage["v2", "canary"]["mean_rating"]) == (1, 1.0)

@@ -1,7 +1,9 @@
-"""``/v1/ws/{conversation_id}``: send ``{"text", "message_id"?, "user_id"?, "locale"?}``, receive turns.
+"""``/v1/ws/{conversation_id}``: send ``{"text", "message_id"?, "user_id"?, "locale"?, "stream"?}``, receive turns.
 
 Each reply is the same JSON as the HTTP contract; a bad message gets ``{"error": {...}}`` and the socket
-stays open. With API keys configured, pass the key as ``?api_key=`` or an ``Authorization`` header.
+stays open. With ``"stream": true`` the reply's text comes first as ``{"delta": text}`` frames while a model
+writes it, then the whole turn. With API keys configured, pass the key as ``?api_key=`` or an
+``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pydantic import ValidationError
 from kefu.api.deps import check_key, valid_id
 from kefu.api.errors import ApiError, error_body
 from kefu.api.schemas import MessageIn
-from kefu.api.turns import inbound
+from kefu.api.turns import inbound, open_stream
 from kefu.core.types import MessageIdConflict
 from kefu.runtime import Runtime
 
@@ -41,8 +43,19 @@ async def chat_socket(websocket: WebSocket, conversation_id: str) -> None:
                 await websocket.send_json(error_body("payload_too_large", "message is too large"))
                 continue
             try:
-                body = MessageIn.model_validate(json.loads(raw))
-                result = await runtime.pipeline.handle(inbound(body, conversation_id, runtime.settings))
+                payload = json.loads(raw)
+                stream = payload.pop("stream", False) if isinstance(payload, dict) else False
+                if not isinstance(stream, bool):
+                    await websocket.send_json(error_body("invalid_request", "stream: must be true or false"))
+                    continue
+                body = MessageIn.model_validate(payload)
+                message = inbound(body, conversation_id, runtime.settings)
+                if stream:
+                    pieces = await open_stream(runtime.pipeline, message, runtime.inflight)
+                    async for kind, value in pieces:
+                        await websocket.send_json({"delta": value} if kind == "delta" else value.to_dict())
+                    continue
+                result = await runtime.pipeline.handle(message)
             except json.JSONDecodeError as exc:
                 await websocket.send_json(error_body("invalid_json", f"message is not valid JSON: {exc.msg}"))
                 continue
