@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -80,27 +81,15 @@ def english_questions(n: int) -> list[str]:
     return [r["question"] for r in rows if r.get("lang") == "en" and r.get("article_id")][:n]
 
 
-async def passages_of(engine_url: str, conversation_id: str) -> list[Passage]:
-    """The passages the writer was given, from the turn's stored search result."""
+async def last_passages_at(db_url: str, conversation_id: str) -> tuple[str, list[Passage], str] | None:
+    """(locale, passages, flow) the writer was given in a stored conversation."""
     from kefu.store.database import create_engine
 
-    engine = create_engine(engine_url)
+    engine = create_engine(db_url)
     try:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sql("SELECT payload FROM events WHERE conversation_id = :c AND type = 'tool_called' ORDER BY seq"),
-                    {"c": conversation_id},
-                )
-            ).all()
+        return await passages_in(engine, conversation_id, last_turn=False)
     finally:
         await engine.dispose()
-    for (payload,) in rows:
-        data = json.loads(payload) if isinstance(payload, str) else payload
-        found = (data.get("result") or {}).get("passages")
-        if found:
-            return [Passage(i, p["id"], p["title"], p["text"]) for i, p in enumerate(found, start=1)]
-    return []
 
 
 def start_kefu(data: Path, llama_url: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -154,9 +143,9 @@ def kefu_turn(base: str, question: str) -> dict[str, Any]:
     return {"cid": cid, "_question": question, "first_ms": (first or 0) * 1000, "total_ms": total, **final}
 
 
-def direct_call(llama_url: str, messages: list[dict[str, Any]]) -> dict[str, float]:
+def direct_call(llama_url: str, messages: list[dict[str, Any]], tools: list[Any]) -> dict[str, float]:
     backend = OpenAiBackend(ModelVersion("direct", llama_url, "smollm2-135m-instruct"))
-    body = backend.body(messages, defaults=ANSWER_PARAMS)
+    body = backend.body(messages, tools, None, ANSWER_PARAMS)
     started = time.perf_counter()
     first: float | None = None
     with httpx.stream("POST", f"{llama_url}/chat/completions", json=body, timeout=120) as response:
@@ -177,23 +166,33 @@ def overhead(args: argparse.Namespace, llama_url: str, work: Path) -> dict[str, 
         process.terminate()
         process.wait(20)
     db_url = f"sqlite+aiosqlite:///{data / 'kefu.db'}"
-    builder = PromptBuilder({"en": "kefu demo electronics shop", "zh": "kefu 演示电子商城"}, count_tokens=QwenTokens())
-    written = [t for t in turns if t.get("model")]
+    # The exact request kefu sent: the pack's names and persona, the passages it stored, the flow's tools.
+    names, persona, tools_by_flow = asyncio.run(prompt_kit(work / "overhead-prompts"))
+    builder = PromptBuilder(names, persona, count_tokens=QwenTokens())
+    outcomes = asyncio.run(llm_outcomes(db_url, [t["cid"] for t in turns]))
+    # Every turn where the model wrote a whole answer: shown (ok) or refused by the grounding check (rejected);
+    # in both, kefu waited for the same generation the direct call waits for.
+    written = [t for t in turns if outcomes.get(t["cid"]) in ("ok", "rejected")]
     direct: list[dict[str, float]] = []
     pairs = []
     for turn in written:
-        passages = asyncio.run(passages_of(db_url, turn["cid"]))
-        pairs.append((turn, builder.messages("en", passages, [], turn_question(turn))))
-    for _turn, messages in pairs:
-        direct.append(direct_call(llama_url, messages))
-    k_first = [t["first_ms"] for t, _ in pairs]
+        found = asyncio.run(last_passages_at(db_url, turn["cid"]))
+        assert found is not None, turn["cid"]
+        _locale, passages, flow = found
+        tools = tools_by_flow.get(flow, [])
+        pairs.append((turn, (builder.messages("en", passages, [], turn_question(turn)), tools)))
+    for _turn, (messages, tools) in pairs:
+        direct.append(direct_call(llama_url, messages, tools))
+    k_first = [t["first_ms"] for t, _ in pairs if outcomes[t["cid"]] == "ok"]
     k_total = [t["total_ms"] for t, _ in pairs]
     d_first = [d["first_ms"] for d in direct]
     d_total = [d["total_ms"] for d in direct]
     model_ttft = asyncio.run(model_ttfts(db_url, [t["cid"] for t, _ in pairs]))
     return {
         "questions": len(turns),
-        "written_by_model": len(written),
+        "outcomes": dict(Counter(outcomes.get(t["cid"], "no_model_turn") for t in turns)),
+        "compared": len(pairs),
+        "note": "first text: kefu's first shown sentence (ok turns only) vs the server's first token",
         "kefu_first_text_ms": summary(k_first),
         "kefu_model_first_token_ms": summary(model_ttft),
         "kefu_total_ms": summary(k_total),
@@ -204,7 +203,19 @@ def overhead(args: argparse.Namespace, llama_url: str, work: Path) -> dict[str, 
         if pairs
         else None,
         "overhead_first_text_ms_p50": diff(k_first, d_first),
+        "overhead_model_first_token_ms_p50": diff(model_ttft, d_first),
     }
+
+
+async def prompt_kit(data: Path) -> tuple[dict[str, str], dict[str, str], dict[str, list[Any]]]:
+    """The pack's names and persona and each flow's offered tools, as the server's writer has them."""
+    runtime = await build_runtime(load_settings(data_dir=data, model_cache_dir=MODEL_CACHE))
+    try:
+        writer = runtime.pipeline.writer
+        tools = {flow: writer.offered(flow) for flow in runtime.pack.llm_tools}
+        return runtime.pack.title, runtime.pack.persona, tools
+    finally:
+        await runtime.close()
 
 
 def diff(a: list[float], b: list[float]) -> float | None:
@@ -213,6 +224,27 @@ def diff(a: list[float], b: list[float]) -> float | None:
 
 def turn_question(turn: dict[str, Any]) -> str:
     return str(turn["_question"]) if "_question" in turn else ""
+
+
+async def llm_outcomes(db_url: str, conversation_ids: list[str]) -> dict[str, str]:
+    from kefu.store.database import create_engine
+
+    engine = create_engine(db_url)
+    found: dict[str, str] = {}
+    try:
+        async with engine.connect() as conn:
+            for cid in conversation_ids:
+                rows = (
+                    await conn.execute(
+                        sql("SELECT payload FROM events WHERE conversation_id = :c AND type = 'llm_reply'"), {"c": cid}
+                    )
+                ).all()
+                for (payload,) in rows:
+                    data = json.loads(payload) if isinstance(payload, str) else payload
+                    found[cid] = str(data.get("outcome"))
+    finally:
+        await engine.dispose()
+    return found
 
 
 async def model_ttfts(db_url: str, conversation_ids: list[str]) -> list[float]:
@@ -304,13 +336,19 @@ async def prefix(work: Path) -> dict[str, Any]:
 
 async def last_passages(runtime: Any, conversation: str) -> tuple[str, list[Passage], str] | None:
     """(locale, passages, flow) when the turn just taken gave a knowledge answer (the writer would run)."""
-    async with runtime.engine.connect() as conn:
+    return await passages_in(runtime.engine, conversation, last_turn=True)
+
+
+async def passages_in(engine: Any, conversation: str, last_turn: bool) -> tuple[str, list[Passage], str] | None:
+    last = (
+        " AND message_id = (SELECT message_id FROM events WHERE conversation_id = :c ORDER BY seq DESC LIMIT 1)"
+        if last_turn
+        else ""
+    )
+    async with engine.connect() as conn:
         rows = (
             await conn.execute(
-                sql(
-                    "SELECT type, payload FROM events WHERE conversation_id = :c AND message_id = "
-                    "(SELECT message_id FROM events WHERE conversation_id = :c ORDER BY seq DESC LIMIT 1) ORDER BY seq"
-                ),
+                sql(f"SELECT type, payload FROM events WHERE conversation_id = :c{last} ORDER BY seq"),
                 {"c": conversation},
             )
         ).all()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from redis.asyncio import Redis
@@ -151,6 +153,13 @@ async def build_knowledge(
     return knowledge
 
 
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel a background task and wait for it, so a query it was running hands its connection back."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def env_version_name(model: str) -> str:
     """The registry name of the server given by KEFU_LLM_BASE_URL / KEFU_LLM_MODEL."""
     return "env-" + re.sub(r"[^A-Za-z0-9._:-]+", "-", model).strip("-")[:90]
@@ -216,7 +225,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     knowledge = await build_knowledge(pack, settings, encoder, KnowledgeLibrary(engine))
     if settings.kb_reload_s:
         kb_watcher = asyncio.create_task(knowledge.watch(settings.kb_reload_s), name="kefu-kb-watcher")
-        closers.append(kb_watcher.cancel)
+        closers.append(partial(stop_task, kb_watcher))
 
     shop: ShopBackend
     if settings.tools_base_url:
@@ -267,6 +276,10 @@ async def build_runtime(settings: Settings) -> Runtime:
     registry = ModelRegistry(engine)
     gateway = await build_gateway(settings, registry, metrics)
     closers.append(gateway.close)
+    await gateway.refresh()
+    if settings.llm_reload_s:
+        registry_watcher = asyncio.create_task(gateway.watch(settings.llm_reload_s), name="kefu-llm-registry")
+        closers.append(partial(stop_task, registry_watcher))
     writer = None
     if settings.llm_answers:
         writer = GroundedLlmWriter(
@@ -281,7 +294,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         )
         if gateway.local is not None:
             warm = asyncio.create_task(_warm_up(writer, pack.languages), name="kefu-llm-warm-up")
-            closers.append(warm.cancel)
+            closers.append(partial(stop_task, warm))
     pipeline = Pipeline(
         locks=locks,
         guard=guard,
@@ -298,7 +311,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     reloader = build_reloader(pack, settings, nlu, metrics)
     if reloader is not None:
         watcher = asyncio.create_task(reloader.run(), name="kefu-model-reloader")
-        closers.append(watcher.cancel)
+        closers.append(partial(stop_task, watcher))
     return Runtime(
         settings,
         pack,

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     llm_answers: bool = True  # let a configured model write knowledge answers (grounded, cited)
     llm_call_timeout_s: float = Field(6.0, gt=0)  # one model call; the turn's deadline bounds it as well
     turn_deadline_s: float = Field(8.0, gt=0.5, le=120)  # every turn is answered within this
+    # How often a server re-reads the model registry (changes made by other processes apply within this;
+    # its own admin calls apply on the next turn); 0: only at start and on its own changes.
+    llm_reload_s: float = Field(1.0, ge=0.0)
     knowledge_min_score: float = Field(0.35, ge=0.0, le=1.0)  # answer any message from the knowledge base
     knowledge_intent_min_score: float = Field(0.28, ge=0.0, le=1.0)  # answer a recognised policy question
     default_locale: Literal["zh", "en"] = "zh"

@@ -32,6 +32,7 @@ from kefu.core.types import (
     InboundMessage,
     Locale,
     MessageIdConflict,
+    ModelInfo,
     Owner,
     Parse,
     Reply,
@@ -319,9 +320,11 @@ class Pipeline:
                     "citations": [c.id for c in reply.citations],
                     "quick_replies": list(reply.quick_replies),
                     "locale": locale,
-                    "model": None
-                    if model is None
-                    else {"id": model.id, "version": model.version, "variant": model.variant},
+                    "model": _model_payload(model),
+                    # The A/B arm this user is on, for every turn (the model above is who wrote this reply).
+                    "assigned": _model_payload(self.writer.assignment(message.customer_key, locale))
+                    if self.writer is not None
+                    else None,
                 },
                 mid,
             )
@@ -372,6 +375,10 @@ class Pipeline:
             )
         )
         return decision
+
+
+def _model_payload(model: ModelInfo | None) -> dict[str, str] | None:
+    return None if model is None else {"id": model.id, "version": model.version, "variant": model.variant}
 
 
 def _parse_payload(parse: Parse) -> dict[str, object]:

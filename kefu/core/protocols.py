@@ -15,6 +15,7 @@ from kefu.core.types import (
     InboundMessage,
     IntentScore,
     Locale,
+    ModelInfo,
     Owner,
     Parse,
     Reply,
@@ -112,6 +113,10 @@ class ReplyWriter(Protocol):
     def wants(self, decision: Decision, locale: Locale) -> bool: ...
 
     async def write(self, request: WriteRequest, on_text: TextSink | None = None) -> Written: ...
+
+    def assignment(self, user_key: str, locale: Locale) -> ModelInfo | None:
+        """The model version and variant (A/B arm) this user is on now, recorded with every turn."""
+        ...
 
 
 class ConversationStore(Protocol):

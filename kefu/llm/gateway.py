@@ -104,10 +104,33 @@ class LlmGateway:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._backends: dict[tuple[str, str, str], OpenAiBackend] = {}
         self.observer = observer
+        self._routing: Routing | None = None
+
+    async def refresh(self) -> Routing:
+        """Re-read the aliases (after a change made in this process, and by ``watch`` for the others)."""
+        self._routing = await self.registry.routing()
+        return self._routing
+
+    async def watch(self, interval_s: float) -> None:
+        """Keep the routing current: a promotion made by another process (``kefu model promote``, another
+        replica's admin call) applies within ``interval_s``, and turns never wait for the database."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.refresh()
+            except Exception:  # a database hiccup keeps the last routing; the next poll tries again
+                log.exception("could not re-read the model registry")
 
     async def routes(self, user_key: str, language: str) -> list[Route]:
-        # One small query per model turn: a promotion by any process applies to the very next turn.
-        return chain(await self.registry.routing(), self.local, user_key, language)
+        routing = self._routing or await self.refresh()
+        return chain(routing, self.local, user_key, language)
+
+    def assignment(self, user_key: str, language: str) -> Route | None:
+        """The model that would write for this user now (for tagging every turn with its variant)."""
+        if self._routing is None:
+            return None
+        routes = chain(self._routing, self.local, user_key, language)
+        return routes[0] if routes else None
 
     def backend(self, version: ModelVersion) -> OpenAiBackend:
         key = (version.name, version.base_url, version.model)

@@ -112,6 +112,10 @@ class GroundedLlmWriter:
     def wants(self, decision: Decision, locale: Locale) -> bool:
         return _answer_index(decision) is not None
 
+    def assignment(self, user_key: str, locale: Locale) -> ModelInfo | None:
+        route = self.gateway.assignment(user_key, locale)
+        return None if route is None else ModelInfo(route.version.model, route.version.name, route.variant)
+
     async def write(self, request: WriteRequest, on_text: TextSink | None = None) -> Written:
         index = _answer_index(request.decision)
         if index is None:

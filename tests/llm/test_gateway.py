@@ -156,3 +156,19 @@ async def test_the_circuit_opens_and_then_a_dead_server_costs_nothing(sqlite_reg
     assert time.perf_counter() - started < 0.05
     assert [a.outcome for a in answer.attempts] == ["circuit_open"]
     assert gateway.circuit_states() == {"dead": "open"}
+
+
+async def test_routing_is_read_once_and_refreshed_not_per_turn(sqlite_registry: ModelRegistry) -> None:
+    gateway = LlmGateway(sqlite_registry)
+    await sqlite_registry.add(v("s1"), actor="t")
+    await sqlite_registry.add(v("s2"), actor="t")
+    await sqlite_registry.promote("s1", actor="t")
+    assert gateway.assignment("u1", "en") is None  # nothing read yet
+    assert [r.version.name for r in await gateway.routes("u1", "en")] == ["s1"]
+    await sqlite_registry.start_experiment("s2", 100.0, actor="t")
+    assert [r.version.name for r in await gateway.routes("u1", "en")] == ["s1"]  # the cached routing
+    await gateway.refresh()
+    assert [r.variant for r in await gateway.routes("u1", "en")] == ["canary", "stable"]
+    assigned = gateway.assignment("u1", "en")
+    assert assigned is not None and (assigned.version.name, assigned.variant) == ("s2", "canary")
+    await gateway.close()

@@ -70,6 +70,8 @@ async def tool_runtime(tmp_path: Path, function_calling_llama: Any) -> AsyncIter
     version = ModelVersion("tools", function_calling_llama.base_url, "smollm2", params={"tool_choice": forced})
     await runtime.registry.add(version, actor="test")
     await runtime.registry.promote("tools", actor="test")
+    assert runtime.gateway is not None
+    await runtime.gateway.refresh()  # as the admin endpoints do after a change
     yield runtime
     await runtime.close()
 
@@ -84,6 +86,8 @@ async def test_a_real_model_calls_an_offered_tool_and_answers_after_it(tool_runt
     by_model = [p for kind, p in events if kind == "tool_called" and p.get("by") == "model"]
     assert [p["tool"] for p in by_model] == ["search_products"]
     assert by_model[0]["ok"] is True and isinstance(by_model[0]["args"].get("query"), str)
+    [sent] = [p for kind, p in events if kind == "reply_sent"]
+    assert sent["assigned"] == {"id": "smollm2", "version": "tools", "variant": "stable"}
     [reply] = [p for kind, p in events if kind == "llm_reply"]
     assert [a["outcome"] for a in reply["attempts"]] == ["ok", "ok"]  # the tool round, then the answer
     assert reply["outcome"] in ("ok", "rejected")

@@ -48,6 +48,12 @@ def _registry(runtime: Runtime) -> ModelRegistry:
     return runtime.registry
 
 
+async def _applied(runtime: Runtime) -> None:
+    """This process routes its next turn by the change at once (others within KEFU_LLM_RELOAD_S)."""
+    if runtime.gateway is not None:
+        await runtime.gateway.refresh()
+
+
 def _actor(request: Request) -> str:
     client = request.client.host if request.client else "unknown"
     return f"api:{client}"
@@ -84,6 +90,7 @@ async def add_model(body: NewVersion, request: Request, runtime: RuntimeDep) -> 
     )
     try:
         await _registry(runtime).add(version, actor=_actor(request))
+        await _applied(runtime)
     except RegistryError as exc:
         raise _refused(exc) from exc
     return version.to_dict()
@@ -93,6 +100,7 @@ async def add_model(body: NewVersion, request: Request, runtime: RuntimeDep) -> 
 async def promote_model(name: str, body: Promotion, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     try:
         before = await _registry(runtime).promote(name, alias=body.alias, actor=_actor(request), percent=body.percent)
+        await _applied(runtime)
     except RegistryError as exc:
         raise _refused(exc) from exc
     return {"alias": body.alias, "from": before, "to": name}
@@ -102,6 +110,7 @@ async def promote_model(name: str, body: Promotion, request: Request, runtime: R
 async def rollback_model(body: Rollback, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     try:
         current, previous = await _registry(runtime).rollback(alias=body.alias, actor=_actor(request))
+        await _applied(runtime)
     except RegistryError as exc:
         raise _refused(exc) from exc
     return {"alias": body.alias, "from": current, "to": previous}
@@ -122,6 +131,7 @@ async def experiment_status(runtime: RuntimeDep) -> dict[str, Any]:
 async def start_experiment(body: Experiment, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     try:
         await _registry(runtime).start_experiment(body.canary, body.percent, actor=_actor(request))
+        await _applied(runtime)
     except RegistryError as exc:
         raise _refused(exc) from exc
     return {"canary": body.canary, "percent": body.percent}
@@ -131,6 +141,7 @@ async def start_experiment(body: Experiment, request: Request, runtime: RuntimeD
 async def stop_experiment(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     try:
         name = await _registry(runtime).stop_experiment(actor=_actor(request))
+        await _applied(runtime)
     except RegistryError as exc:
         raise ApiError(409, "no_experiment", str(exc)) from exc
     return {"stopped": name}
