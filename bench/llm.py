@@ -169,7 +169,8 @@ def overhead(args: argparse.Namespace, llama_url: str, work: Path) -> dict[str, 
     # The exact request kefu sent: the pack's names and persona, the passages it stored, the flow's tools.
     names, persona, tools_by_flow = asyncio.run(prompt_kit(work / "overhead-prompts"))
     builder = PromptBuilder(names, persona, count_tokens=QwenTokens())
-    outcomes = asyncio.run(llm_outcomes(db_url, [t["cid"] for t in turns]))
+    replies = asyncio.run(llm_replies(db_url, [t["cid"] for t in turns]))
+    outcomes = {cid: str(r.get("outcome")) for cid, r in replies.items()}
     # Every turn where the model wrote a whole answer: shown (ok) or refused by the grounding check (rejected);
     # in both, kefu waited for the same generation the direct call waits for.
     written = [t for t in turns if outcomes.get(t["cid"]) in ("ok", "rejected")]
@@ -187,7 +188,7 @@ def overhead(args: argparse.Namespace, llama_url: str, work: Path) -> dict[str, 
     k_total = [t["total_ms"] for t, _ in pairs]
     d_first = [d["first_ms"] for d in direct]
     d_total = [d["total_ms"] for d in direct]
-    model_ttft = asyncio.run(model_ttfts(db_url, [t["cid"] for t, _ in pairs]))
+    model_ttft = [float(replies[t["cid"]]["ttft_ms"]) for t, _ in pairs if replies[t["cid"]].get("ttft_ms") is not None]
     return {
         "questions": len(turns),
         "outcomes": dict(Counter(outcomes.get(t["cid"], "no_model_turn") for t in turns)),
@@ -226,11 +227,12 @@ def turn_question(turn: dict[str, Any]) -> str:
     return str(turn["_question"]) if "_question" in turn else ""
 
 
-async def llm_outcomes(db_url: str, conversation_ids: list[str]) -> dict[str, str]:
+async def llm_replies(db_url: str, conversation_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each conversation's ``llm_reply`` event (outcome, attempts, time to first token)."""
     from kefu.store.database import create_engine
 
     engine = create_engine(db_url)
-    found: dict[str, str] = {}
+    found: dict[str, dict[str, Any]] = {}
     try:
         async with engine.connect() as conn:
             for cid in conversation_ids:
@@ -240,30 +242,7 @@ async def llm_outcomes(db_url: str, conversation_ids: list[str]) -> dict[str, st
                     )
                 ).all()
                 for (payload,) in rows:
-                    data = json.loads(payload) if isinstance(payload, str) else payload
-                    found[cid] = str(data.get("outcome"))
-    finally:
-        await engine.dispose()
-    return found
-
-
-async def model_ttfts(db_url: str, conversation_ids: list[str]) -> list[float]:
-    from kefu.store.database import create_engine
-
-    engine = create_engine(db_url)
-    found: list[float] = []
-    try:
-        async with engine.connect() as conn:
-            for cid in conversation_ids:
-                rows = (
-                    await conn.execute(
-                        sql("SELECT payload FROM events WHERE conversation_id = :c AND type = 'llm_reply'"), {"c": cid}
-                    )
-                ).all()
-                for (payload,) in rows:
-                    data = json.loads(payload) if isinstance(payload, str) else payload
-                    if data.get("ttft_ms") is not None:
-                        found.append(float(data["ttft_ms"]))
+                    found[cid] = json.loads(payload) if isinstance(payload, str) else payload
     finally:
         await engine.dispose()
     return found
