@@ -38,7 +38,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     vectors = {name: encoder.encode(texts) for name, encoder in encoders.items()}
     predictions = model.predict_batch(texts, vectors)
     arbiter = LlmIntentArbiter(
-        args.llm_url, args.llm_model, below=args.below, top_k=args.top_k, timeout_s=30.0, fallback_intent=OOS_LABEL
+        args.llm_url,
+        args.llm_model,
+        below=args.below,
+        top_k=args.top_k,
+        timeout_s=30.0,
+        fallback_intent=args.fallback_intent,
     )
     before, after, latencies, unanswered = [], [], [], 0
     sent_rows = []
@@ -87,6 +92,9 @@ def main() -> None:
     parser.add_argument("--below", type=float, default=0.6)
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--limit", type=int, default=100000)
+    parser.add_argument(
+        "--fallback-intent", default=OOS_LABEL, help="the label for 'none of these' (a pack's out_of_scope)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/intent_llm.json")
     args = parser.parse_args()
     result = asyncio.run(run(args))
