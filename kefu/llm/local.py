@@ -4,6 +4,7 @@ waits until it answers, and stops it on exit."""
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import signal
@@ -17,10 +18,20 @@ from types import TracebackType
 import httpx
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class LocalEngineError(RuntimeError):
     """The local engine cannot run; the message says why and what to do."""
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, ask the kernel to stop the engine if kefu dies without
+    stopping it (a crash, SIGKILL), so no model server is left running. The signal follows the thread that
+    started the engine, so start it from a thread that outlives it (kefu does, from the main thread)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def bundled_gguf() -> Path | None:
@@ -107,7 +118,9 @@ class LocalEngine:
         """Start the server and wait until it lists its model; returns its base URL."""
         log = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         env = {**os.environ, "OMP_NUM_THREADS": str(self.threads)}
-        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
+        self._process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             code = self._process.poll()

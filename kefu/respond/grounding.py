@@ -18,6 +18,13 @@ _LETTER = re.compile(r"[^\W\d_]")  # a letter or a CJK character: "2." or "—" 
 _MARKER = re.compile(r"\s*[\[【［](\d{1,2})[\]】］]")
 MIN_SUPPORT = 0.6  # share of a sentence's words that must appear in the passages or the question
 CITE_SUPPORT = 0.5  # share of a sentence's words one passage must hold for the sentence to cite it
+# Negation, per language. Word overlap cannot see "we do not offer cash on delivery" turned into "including
+# cash on delivery": a sentence without a negation that uses words the passages only say negated is refused.
+_CLAUSE = re.compile(r"[,;:，；：、]|\bbut\b|\bexcept\b|但是|但|除了")
+_NEGATION = {
+    "en": re.compile(r"\b(?:not|no|never|cannot|none|neither|nor)\b|n't\b", re.IGNORECASE),
+    "zh": re.compile(r"不(?!同|过|仅|久|少|错|论|管|断|但)|没|未(?!来)|无法|无需|禁止|勿|别(?!人|的)|非(?!常)"),
+}
 # Courtesy words a supported answer may add without a passage saying them (as tokenize() writes them).
 _COURTESY = {
     "en": "sure hello hi thank thanks ok okay yes glad happy help you your please welcome here answer question",
@@ -70,6 +77,7 @@ class GroundedAnswer:
         self._by_number = {p.number: p for p in self.passages}
         self._words = {p.number: set(tokenize(f"{p.title}\n{p.text}", self.locale)) for p in self.passages}
         self._titles = {p.title for p in self.passages} | {p.title.split(" / ")[-1] for p in self.passages}
+        self._negated_only = self._words_only_said_negated()
 
     def offer(self, sentence: str) -> str | None:
         """The sentence as it will be shown (citation numbers rewritten), or None if it is not shown."""
@@ -85,13 +93,27 @@ class GroundedAnswer:
         if not words or not _LETTER.search(plain) or plain.rstrip(":：") in self._titles:
             return None  # a bare list number, or a passage's title echoed: nothing to show, nothing wrong
         supported = len(words & self._known) / len(words) >= MIN_SUPPORT
-        if not supported or not self.allowed(plain):
+        flipped = not _NEGATION[self.locale].search(plain) and bool(words & self._negated_only)
+        if not supported or flipped or not self.allowed(plain):
             self.rejected.append(sentence)
             self.closed = True
             return None
         shown = self._attach(plain, self._cited(sentence, words))
         self.sentences.append(shown)
         return shown
+
+    def _words_only_said_negated(self) -> set[str]:
+        negated: dict[str, bool] = {}
+        for passage in self.passages:
+            # Clause by clause: in "returns within 7 days, but not gift cards" only the gift cards are negated.
+            clauses = [c for sentence in split_sentences(passage.text) for c in _CLAUSE.split(sentence)]
+            for clause in clauses:
+                said_negated = bool(_NEGATION[self.locale].search(clause))
+                for word in tokenize(clause, self.locale):
+                    if self.locale == "zh" and len(word) < 2:
+                        continue  # one character is too ambiguous to carry a claim
+                    negated[word] = negated.get(word, True) and said_negated
+        return {word for word, only in negated.items() if only}
 
     def _cited(self, sentence: str, words: set[str]) -> list[Passage]:
         """The passages a sentence cites: those the model named that do back it, else the one that backs

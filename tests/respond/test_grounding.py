@@ -100,3 +100,33 @@ def test_chinese_answers_are_checked_word_by_word() -> None:
     assert answer.citations == [Citation("returns-policy", "7天无理由退货")]
     assert answer.offer("另外我们赠送每位顾客一台新款手机和旅游优惠券。") is None
     assert answer.closed
+
+
+def test_a_claim_the_passages_only_make_negated_is_refused() -> None:
+    payments = [
+        Passage(
+            1,
+            "payment-methods",
+            "Payment methods",
+            "You can pay with Alipay, WeChat Pay and UnionPay cards. "
+            "We do not offer cash on delivery, bank transfers or PayPal.",
+        )
+    ]
+    flipped = GroundedAnswer(payments, "What payment methods do you accept?", "en")
+    assert flipped.offer("You can pay with UnionPay cards, including cash on delivery.") is None
+    assert flipped.closed and flipped.rejected
+    clause = [Passage(1, "returns", "Returns", "You can return items within 7 days, but not gift cards.")]
+    assert GroundedAnswer(clause, "can I return items?", "en").offer("You can return items within 7 days.")
+    assert GroundedAnswer(clause, "gift card return?", "en").offer("You can return gift cards.") is None
+    kept = GroundedAnswer(payments, "What payment methods do you accept?", "en")
+    assert kept.offer("You can pay with Alipay or UnionPay cards.") is not None
+    assert kept.offer("We don't offer cash on delivery.") is not None
+
+
+def test_a_chinese_claim_the_passages_only_make_negated_is_refused() -> None:
+    gifts = [Passage(1, "returns", "退货", "礼品卡不支持无理由退货。其他商品签收之日起七天内可以申请无理由退货。")]
+    flipped = GroundedAnswer(gifts, "礼品卡能退吗？", "zh")
+    assert flipped.offer("礼品卡支持无理由退货。") is None
+    kept = GroundedAnswer(gifts, "礼品卡能退吗？", "zh")
+    assert kept.offer("礼品卡不支持无理由退货。") is not None
+    assert kept.offer("其他商品签收七天内可以申请无理由退货。") is not None
