@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Protocol
 
+from kefu.core.events import guard_payload, model_payload, parse_payload, tool_event
 from kefu.core.protocols import (
     ActionRunner,
     ConversationLocks,
@@ -32,13 +33,11 @@ from kefu.core.types import (
     InboundMessage,
     Locale,
     MessageIdConflict,
-    ModelInfo,
     Owner,
     Parse,
     Reply,
     StaleConversation,
     StoredTurn,
-    ToolResult,
     TurnResult,
     TurnToolContext,
     Utterance,
@@ -202,12 +201,7 @@ class Pipeline:
         events.append(
             Event(
                 "guard_inbound",
-                {
-                    "pii": [s.type for s in verdict.pii],
-                    "flagged": verdict.flagged,
-                    "categories": list(verdict.categories),
-                    "injection_score": verdict.injection_score,
-                },
+                guard_payload(verdict, inbound=True),
                 mid,
             )
         )
@@ -215,7 +209,7 @@ class Pipeline:
         with self._timed("nlu"):
             parse = self.nlu.parse(message.text, locale_hint=message.locale or snapshot.locale)
         locale: Locale = parse.language
-        events.append(Event("nlu_parsed", _parse_payload(parse), mid))
+        events.append(Event("nlu_parsed", parse_payload(parse), mid))
         if self.arbiter is not None and self.arbiter.wants(parse):
             with self._timed("intent_llm"):
                 chosen = await self.arbiter.choose(message.text, parse.ranking)
@@ -287,11 +281,7 @@ class Pipeline:
         events.append(
             Event(
                 "guard_outbound",
-                {
-                    "pii": [s.type for s in outbound.pii],
-                    "flagged": outbound.flagged,
-                    "categories": list(outbound.categories),
-                },
+                guard_payload(outbound, inbound=False),
                 mid,
             )
         )
@@ -320,9 +310,9 @@ class Pipeline:
                     "citations": [c.id for c in reply.citations],
                     "quick_replies": list(reply.quick_replies),
                     "locale": locale,
-                    "model": _model_payload(model),
+                    "model": model_payload(model),
                     # The A/B arm this user is on, for every turn (the model above is who wrote this reply).
-                    "assigned": _model_payload(self.writer.assignment(message.customer_key, locale))
+                    "assigned": model_payload(self.writer.assignment(message.customer_key, locale))
                     if self.writer is not None
                     else None,
                 },
@@ -355,7 +345,7 @@ class Pipeline:
                 raise RuntimeError(f"flow {decision.state.flow!r} called tools more than {MAX_TOOL_ROUNDS} times")
             with self._timed("tools"):
                 results = await self.actions.run(decision.tool_calls, context)
-            events.extend(_tool_event(r, mid) for r in results)
+            events.extend(tool_event(r, mid) for r in results)
             with self._timed("dialogue"):
                 decision = self.dialogue.resume(decision, results, parse)
         events.append(
@@ -375,33 +365,3 @@ class Pipeline:
             )
         )
         return decision
-
-
-def _model_payload(model: ModelInfo | None) -> dict[str, str] | None:
-    return None if model is None else {"id": model.id, "version": model.version, "variant": model.variant}
-
-
-def _parse_payload(parse: Parse) -> dict[str, object]:
-    return {
-        "language": parse.language,
-        "intent": parse.intent.name,
-        "confidence": round(parse.intent.confidence, 4),
-        "ranking": [[s.name, round(s.confidence, 4)] for s in parse.ranking[:5]],
-        "entities": [{"type": e.type, "value": e.value, "start": e.start, "end": e.end} for e in parse.entities],
-        "act": parse.act,
-    }
-
-
-def _tool_event(result: ToolResult, message_id: str) -> Event:
-    return Event(
-        "tool_called",
-        {
-            "tool": result.call.name,
-            "args": result.call.args,
-            "ok": result.ok,
-            "error": result.error,
-            "result": result.data,
-            "ms": round(result.duration_ms, 2),
-        },
-        message_id,
-    )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from kefu.core.events import model_payload, tool_event
 from kefu.core.protocols import ActionRunner, TextSink, Tool
 from kefu.core.types import (
     Decision,
@@ -176,7 +177,7 @@ class GroundedLlmWriter:
             # One round of tools, then the same model must answer (offered nothing more).
             calls = answer.completion.tool_calls[:MAX_MODEL_CALLS]
             results = await self.run_calls(calls, offered, request)
-            tool_events = [_tool_event(call, result) for call, result in zip(calls, results, strict=True)]
+            tool_events = [tool_event(result, by="model") for result in results]
             support.extend(json.dumps(r.data, ensure_ascii=False) for r in results if r.ok)
             messages = [*messages, *_tool_messages(calls, results)]
             first = answer
@@ -264,11 +265,11 @@ class GroundedLlmWriter:
         if grounded is not None and grounded.no_answer and not shown:
             text = self.templates.text(NO_ANSWER_TEMPLATE, request.locale)
             await emit(text)
-            payload.update(outcome="no_answer", **_model_payload(model))
+            payload.update(outcome="no_answer", model=model_payload(model))
             return "no_answer", Written(Reply(text), model, handoff=True, events=(Event("llm_reply", payload),))
         if not shown or grounded is None or route is None:
             outcome = "failed" if completion is None else "rejected"
-            payload.update(outcome=outcome, **_model_payload(None))
+            payload.update(outcome=outcome, model=None)
             return outcome, Written(request.template_reply, None, events=(Event("llm_reply", payload),))
         marker = grounded.ensure_citation()
         if marker:
@@ -277,7 +278,7 @@ class GroundedLlmWriter:
         tail = [self.templates.text(SOURCES_TEMPLATE, request.locale, {"sources": sources}), *after]
         await emit("\n" + "\n".join(tail))
         outcome = "ok" if completion is not None else "cut"
-        payload.update(outcome=outcome, **_model_payload(model))
+        payload.update(outcome=outcome, model=model_payload(model))
         reply = Reply(
             text="".join(shown),
             citations=tuple(grounded.citations),
@@ -287,12 +288,6 @@ class GroundedLlmWriter:
 
     def _texts(self, utterances: Sequence[Utterance], locale: Locale) -> list[str]:
         return [t for t in (self.templates.text(u.template, locale, u.values) for u in utterances) if t]
-
-
-def _model_payload(model: ModelInfo | None) -> dict[str, Any]:
-    if model is None:
-        return {"model": None}
-    return {"model": {"id": model.id, "version": model.version, "variant": model.variant}}
 
 
 def schema_for_model(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,18 +322,3 @@ def _tool_messages(calls: Sequence[RequestedCall], results: Sequence[ToolResult]
         for c, r in zip(calls, results, strict=True)
     ]
     return [assistant, *replies]
-
-
-def _tool_event(call: RequestedCall, result: ToolResult) -> Event:
-    return Event(
-        "tool_called",
-        {
-            "tool": call.name,
-            "args": result.call.args,
-            "by": "model",
-            "ok": result.ok,
-            "error": result.error,
-            "result": result.data,
-            "ms": round(result.duration_ms, 2),
-        },
-    )
