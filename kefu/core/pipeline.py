@@ -252,7 +252,10 @@ class Pipeline:
             )
             reply = self.responder.render(decision, parse, locale)
         model = None
-        if self.writer is not None and self.writer.wants(decision, locale):
+        assigned = self.writer.assignment(message.customer_key, locale) if self.writer is not None else None
+        # No model for this user and language (none registered, or none that speaks it): skip the writer,
+        # and with it the transcript read.
+        if self.writer is not None and assigned is not None and self.writer.wants(decision, locale):
             history = await self.store.transcript(message.conversation_id) or []
             request = WriteRequest(
                 decision=decision,
@@ -312,9 +315,7 @@ class Pipeline:
                     "locale": locale,
                     "model": model_payload(model),
                     # The A/B arm this user is on, for every turn (the model above is who wrote this reply).
-                    "assigned": model_payload(self.writer.assignment(message.customer_key, locale))
-                    if self.writer is not None
-                    else None,
+                    "assigned": model_payload(assigned),
                 },
                 mid,
             )
