@@ -332,13 +332,16 @@ def check_pack(pack: Pack, tool_names: set[str] | None = None) -> list[str]:
         if tool_names is not None:
             for tool in sorted(flow.tools() - tool_names):
                 problems.append(f"{flow.source}: flow {flow.name!r}: unknown tool {tool!r}")
-    flow_names = {flow.name for flow in pack.flows}
-    for flow_name, tools in pack.llm_tools.items():
-        if flow_name not in flow_names:
+    steps = {flow.name: {step.id for step in flow.steps} for flow in pack.flows}
+    for key, tools in pack.llm_tools.items():
+        flow_name, _, step_id = key.partition(".")
+        if flow_name not in steps:
             problems.append(f"pack.yaml: llm_tools names flow {flow_name!r}, which no flow file defines")
+        elif step_id and step_id not in steps[flow_name]:
+            problems.append(f"pack.yaml: llm_tools names step {key!r}, but flow {flow_name!r} has no such step")
         if tool_names is not None:
             for tool in sorted(set(tools) - tool_names):
-                problems.append(f"pack.yaml: llm_tools for flow {flow_name!r}: unknown tool {tool!r}")
+                problems.append(f"pack.yaml: llm_tools for {key!r}: unknown tool {tool!r}")
     for flow in pack.flows:
         for step in flow.steps:
             for key in step.quick_replies:

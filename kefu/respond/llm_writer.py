@@ -99,9 +99,11 @@ class GroundedLlmWriter:
         )
         log.info("model warm-up (%s): %s", locale, [a.outcome for a in answer.attempts])
 
-    def offered(self, flow: str | None) -> list[ToolSpec]:
-        """The flow's allowed tools in one fixed order (the registry's), so the prompt prefix is stable."""
-        allowed = set(self.tool_allow.get(flow or "", ()))
+    def offered(self, flow: str | None, trace: Sequence[str] = ()) -> list[ToolSpec]:
+        """The allowed tools in one fixed order (the registry's), so the prompt prefix is stable. A
+        ``flow.step`` entry of ``llm_tools`` for a step this turn went through wins over the flow's own."""
+        key = next((step for step in reversed(trace) if step in self.tool_allow), flow or "")
+        allowed = set(self.tool_allow.get(key, ()))
         if self.actions is None:
             return []
         return [
@@ -162,7 +164,7 @@ class GroundedLlmWriter:
         async def on_model_text(text: str) -> None:
             await accept(state["buffer"].feed(text))
 
-        offered = self.offered(request.decision.state.flow)
+        offered = self.offered(request.decision.state.flow, request.decision.trace)
         answer = await self.gateway.complete(
             routes,
             fresh,

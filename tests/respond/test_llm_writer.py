@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import text
 
 from kefu.core.types import Decision, DialogueState, IntentScore, Parse, Reply, WriteRequest
 from kefu.llm.types import ModelVersion, RequestedCall
+from kefu.packs.loader import check_pack
 from kefu.respond.llm_writer import GroundedLlmWriter
 from kefu.runtime import Runtime, build_runtime
 from tests.conftest import make_settings, message, start_llama
@@ -53,6 +55,31 @@ async def test_only_offered_tools_with_valid_arguments_run(runtime: Runtime) -> 
     assert "JSON object" in str(results[2].error)
     assert "invalid arguments" in str(results[3].error)
     assert "SF1234567890" in json.dumps(results[4].data)
+
+
+def test_a_step_entry_narrows_the_flows_tools(runtime: Runtime) -> None:
+    writer = writer_of(runtime)
+    narrowed = GroundedLlmWriter(
+        writer.gateway,
+        writer.prompts,
+        writer.templates,
+        actions=writer.actions,
+        tools=writer.tools,
+        tool_allow={**writer.tool_allow, "faq.answer": ["search_knowledge"]},
+    )
+    assert [t.name for t in narrowed.offered("faq", ["start:faq", "faq.search", "faq.answer"])] == ["search_knowledge"]
+    assert len(narrowed.offered("faq", ["start:faq", "faq.search", "faq.no_answer"])) == 3
+
+
+def test_the_pack_check_names_unknown_flows_steps_and_tools(runtime: Runtime) -> None:
+    pack = replace(
+        runtime.pack,
+        llm_tools={"nope": ("search_knowledge",), "faq.nope": ("search_knowledge",), "faq": ("refund_everything",)},
+    )
+    problems = check_pack(pack, set(runtime.tools.tools))
+    assert "pack.yaml: llm_tools names flow 'nope', which no flow file defines" in problems
+    assert "pack.yaml: llm_tools names step 'faq.nope', but flow 'faq' has no such step" in problems
+    assert "pack.yaml: llm_tools for 'faq': unknown tool 'refund_everything'" in problems
 
 
 @pytest.fixture(scope="module")
