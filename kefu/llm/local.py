@@ -19,6 +19,7 @@ import httpx
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_PASSED_ENV = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "LD_LIBRARY_PATH", "PYTHONPATH", "VIRTUAL_ENV"})
 
 
 class LocalEngineError(RuntimeError):
@@ -117,7 +118,10 @@ class LocalEngine:
     def start(self, timeout_s: float = 120.0) -> str:
         """Start the server and wait until it lists its model; returns its base URL."""
         log = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
-        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads)}
+        # A clean environment: llama-cpp-python's server also reads its settings from variables such as
+        # PORT, HOST and MODEL, so a `PORT=9000 make serve` would otherwise move it onto kefu's own port.
+        env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
+        env["OMP_NUM_THREADS"] = str(self.threads)
         self._process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
         )

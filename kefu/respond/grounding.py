@@ -33,10 +33,13 @@ _COURTESY = {
 
 
 class SentenceBuffer:
-    """Cuts streamed text into complete sentences; the unfinished tail waits for more text."""
+    """Cuts streamed text into complete sentences; the unfinished tail waits for more text. A sentence
+    that starts a new line (a list item) comes with a leading "\n", so the answer keeps its lines."""
 
     def __init__(self) -> None:
         self._buffer = ""
+        self._started = False  # a sentence has been given out
+        self._new_line = False  # the text given out so far ended with a line break
 
     def feed(self, text: str) -> list[str]:
         self._buffer += text
@@ -44,11 +47,23 @@ class SentenceBuffer:
         if not ends:
             return []
         done, self._buffer = self._buffer[: ends[-1]], self._buffer[ends[-1] :]
-        return split_sentences(done)
+        return self._sentences(done)
 
     def flush(self) -> list[str]:
         rest, self._buffer = self._buffer, ""
-        return split_sentences(rest)
+        return self._sentences(rest)
+
+    def _sentences(self, text: str) -> list[str]:
+        out: list[str] = []
+        for i, line in enumerate(text.split("\n")):
+            parts = split_sentences(line)
+            if parts and self._started and (i > 0 or self._new_line):
+                parts[0] = "\n" + parts[0]
+            self._started = self._started or bool(parts)
+            out += parts
+        if text:
+            self._new_line = text.rstrip(" \t").endswith("\n")
+        return out
 
 
 @dataclass
@@ -78,6 +93,7 @@ class GroundedAnswer:
         self._words = {p.number: set(tokenize(f"{p.title}\n{p.text}", self.locale)) for p in self.passages}
         self._titles = {p.title for p in self.passages} | {p.title.split(" / ")[-1] for p in self.passages}
         self._negated_only = self._words_only_said_negated()
+        self._last_marker = ""
 
     def offer(self, sentence: str) -> str | None:
         """The sentence as it will be shown (citation numbers rewritten), or None if it is not shown."""
@@ -136,6 +152,9 @@ class GroundedAnswer:
         if not numbers:
             return plain
         marker = "".join(f"[{n}]" for n in dict.fromkeys(numbers))
+        if marker == self._last_marker:
+            return plain  # the sentence before cites the same passages: once is enough
+        self._last_marker = marker
         marker = marker if self.locale == "zh" else f" {marker}"
         if plain[-1] in ".!?。！？":
             return f"{plain[:-1]}{marker}{plain[-1]}"

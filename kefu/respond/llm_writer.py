@@ -151,7 +151,8 @@ class GroundedLlmWriter:
                 if text is None:
                     continue
                 lead = ("\n".join(before) + "\n") if before and not shown else ""
-                await emit(lead + (joiner if state["answer"].sentences[1:] else "") + text)
+                separator = ("\n" if sentence.startswith("\n") else joiner) if state["answer"].sentences[1:] else ""
+                await emit(lead + separator + text)
 
         support: list[str] = []  # what tools told the model also supports its sentences
 

@@ -33,7 +33,10 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_the_engine_serves_its_model_and_stops() -> None:
+def test_the_engine_serves_its_model_and_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    # llama-cpp-python's server reads PORT/HOST/MODEL from the environment; the engine must not.
+    monkeypatch.setenv("PORT", "1")
+    monkeypatch.setenv("MODEL", "/nonexistent.gguf")
     engine = start_llama()
     try:
         listed = httpx.get(f"{engine.base_url}/models", timeout=5).json()

@@ -27,6 +27,23 @@ def test_buffer_releases_only_finished_sentences() -> None:
     assert chinese.flush() == ["七天"]
 
 
+def test_sentences_that_start_a_line_say_so_across_pieces() -> None:
+    buffer = SentenceBuffer()
+    assert buffer.feed("You can pay with:\n- Alipay\n") == ["You can pay with:", "\nAlipay"]  # bullets go
+    assert buffer.feed("- WeChat Pay. Both work") == ["\nWeChat Pay."]
+    assert buffer.flush() == ["Both work"]  # same line as the sentence before
+    assert SentenceBuffer().feed("\nFirst line.\n") == ["First line."]  # nothing before it: no break
+
+
+def test_consecutive_sentences_citing_the_same_passage_are_marked_once() -> None:
+    answer = GroundedAnswer(EN, "How long is the return window?", "en")
+    assert answer.offer("You can return any item within 7 days.") == "You can return any item within 7 days [1]."
+    assert answer.offer("Return within 7 days of delivery.") == "Return within 7 days of delivery."
+    assert answer.offer("In-stock items are dispatched within 24 hours.") == (
+        "In-stock items are dispatched within 24 hours [2]."
+    )
+
+
 def test_a_price_with_a_decimal_point_is_not_a_sentence_end() -> None:
     buffer = SentenceBuffer()
     assert buffer.feed("It costs 5.99 yuan") == []
