@@ -170,7 +170,9 @@ async def _register(registry: ModelRegistry, version: ModelVersion, actor: str) 
         await registry.add(version, actor=actor, replace=True)
 
 
-async def build_gateway(settings: Settings, registry: ModelRegistry, metrics: Metrics) -> LlmGateway:
+async def build_gateway(
+    settings: Settings, registry: ModelRegistry, metrics: Metrics, qwen_tokens: QwenTokens | None = None
+) -> LlmGateway:
     """Registers the models the settings name: the local engine (last in every chain) and an external
     server (made ``stable`` at start-up); with neither, the registry's own ``stable`` is used, if any."""
     local = None
@@ -204,6 +206,7 @@ async def build_gateway(settings: Settings, registry: ModelRegistry, metrics: Me
         api_keys=settings.llm_api_keys,
         default_api_key=settings.llm_api_key,
         observer=metrics,
+        qwen_tokens=qwen_tokens,
     )
 
 
@@ -274,7 +277,10 @@ async def build_runtime(settings: Settings) -> Runtime:
         closers.append(arbiter.close)
     guard = PiiGuard()
     registry = ModelRegistry(engine)
-    gateway = await build_gateway(settings, registry, metrics)
+    # Prompt budgets are counted in Qwen3 tokens, the production model (other tokenizers differ by a few
+    # percent); loaded once here, and shared with the backends' accounting.
+    qwen_tokens = QwenTokens(lazy=not settings.llm_answers)
+    gateway = await build_gateway(settings, registry, metrics, qwen_tokens)
     closers.append(gateway.close)
     await gateway.refresh()
     if settings.llm_reload_s:
@@ -284,8 +290,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     if settings.llm_answers:
         writer = GroundedLlmWriter(
             gateway,
-            # Budgets in Qwen3 tokens: the production model (other tokenizers differ by a few percent).
-            PromptBuilder(pack.title, pack.persona, count_tokens=QwenTokens()),
+            PromptBuilder(pack.title, pack.persona, count_tokens=qwen_tokens),
             responder,
             allowed=lambda text: not guard.outbound(text).flagged,
             actions=runner,

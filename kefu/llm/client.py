@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from kefu.llm.profiles import ModelProfile, profile_for
-from kefu.llm.tokens import counter_for
+from kefu.llm.profiles import ModelProfile, encode_arguments, profile_for
+from kefu.llm.tokens import QwenTokens, counter_for
 from kefu.llm.types import BackendError, Completion, ModelVersion, RequestedCall, ToolSpec
 
 TextSink = Callable[[str], Awaitable[None]]
@@ -26,10 +26,18 @@ _RETRYABLE_STATUS = frozenset({408, 429, 502, 503, 504})
 class OpenAiBackend:
     """Talks to one model version. ``complete`` raises ``BackendError`` for anything but a finished answer."""
 
-    def __init__(self, version: ModelVersion, *, api_key: str = "", client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        version: ModelVersion,
+        *,
+        api_key: str = "",
+        client: httpx.AsyncClient | None = None,
+        qwen_tokens: QwenTokens | None = None,
+    ) -> None:
         self.version = version
         self.profile: ModelProfile = profile_for(version.model, version.profile)
-        self.count_tokens = counter_for(self.profile.name)  # only used when the server reports no usage
+        # Only used when the server reports no usage (vLLM does report it).
+        self.count_tokens = counter_for(self.profile.name, qwen_tokens)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = client or httpx.AsyncClient(base_url=version.base_url.rstrip("/"), headers=headers)
 
@@ -144,14 +152,15 @@ class OpenAiBackend:
                     if name != slot["name"]:  # llama.cpp repeats the name in every delta; OpenAI sends it once
                         slot["name"] += name
                     arguments = function.get("arguments")
-                    slot["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments or {})
+                    if arguments is not None:  # the first delta may carry only the name
+                        slot["arguments"] += encode_arguments(arguments)
                 if choice.get("finish_reason"):
                     finish = str(choice["finish_reason"])
         if not done and finish is None:
             raise BackendError("cut", f"{self.version.name}: the stream ended before the answer was finished")
         await show(visible.flush())
         calls = [RequestedCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(raw_calls.items())]
-        calls += [RequestedCall(c.id, c.name, c.arguments) for c in visible.tool_calls]
+        calls += visible.tool_calls
         text = "".join(shown).strip()
         prompt_tokens = completion_tokens = 0
         if usage is not None:

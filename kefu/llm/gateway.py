@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from kefu.llm.breaker import CircuitBreaker, State
 from kefu.llm.client import OpenAiBackend, TextSink
 from kefu.llm.registry import CallRecord, ModelRegistry, Routing
+from kefu.llm.tokens import QwenTokens
 from kefu.llm.types import BackendError, Completion, ModelVersion, ToolSpec, Variant
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class LlmGateway:
         default_api_key: str = "",
         breaker: Callable[[], CircuitBreaker] = CircuitBreaker,
         observer: GatewayObserver | None = None,
+        qwen_tokens: QwenTokens | None = None,
     ) -> None:
         self.registry = registry
         self.local = local
@@ -104,6 +106,7 @@ class LlmGateway:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._backends: dict[tuple[str, str, str], OpenAiBackend] = {}
         self.observer = observer
+        self.qwen_tokens = qwen_tokens  # shared by every Qwen backend (loading it costs 0.6 s)
         self._routing: Routing | None = None
 
     async def refresh(self) -> Routing:
@@ -137,7 +140,7 @@ class LlmGateway:
         backend = self._backends.get(key)
         if backend is None or backend.version != version:
             api_key = self._api_keys.get(version.name, self._default_api_key)
-            backend = self._backends[key] = OpenAiBackend(version, api_key=api_key)
+            backend = self._backends[key] = OpenAiBackend(version, api_key=api_key, qwen_tokens=self.qwen_tokens)
         return backend
 
     def breaker(self, name: str) -> CircuitBreaker:

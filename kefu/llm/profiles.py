@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+from kefu.llm.types import RequestedCall
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TOOL_OPEN, TOOL_CLOSE = "<tool_call>", "</tool_call>"
@@ -23,20 +24,11 @@ TOOL_OPEN, TOOL_CLOSE = "<tool_call>", "</tool_call>"
 _TEXT_TAGS = (THINK_OPEN, THINK_CLOSE, TOOL_OPEN)
 
 
-@dataclass(frozen=True, slots=True)
-class ToolCallRequest:
-    """A tool call the model asked for; ``arguments`` is JSON text, not yet validated."""
-
-    id: str  # the server's id, or "call_<n>" in order when it gave none
-    name: str
-    arguments: str
-
-
 class StreamFilter(Protocol):
     def feed(self, piece: str) -> str: ...
     def flush(self) -> str: ...
     @property
-    def tool_calls(self) -> list[ToolCallRequest]: ...
+    def tool_calls(self) -> list[RequestedCall]: ...
 
 
 class ModelProfile(Protocol):
@@ -44,7 +36,7 @@ class ModelProfile(Protocol):
 
     def request_extras(self, *, thinking: bool = False) -> dict[str, Any]: ...
     def message_text(self, message: Mapping[str, Any]) -> str: ...
-    def tool_calls(self, message: Mapping[str, Any]) -> list[ToolCallRequest]: ...
+    def tool_calls(self, message: Mapping[str, Any]) -> list[RequestedCall]: ...
     def stream_filter(self) -> StreamFilter: ...
 
 
@@ -57,13 +49,14 @@ def _partial_tag_len(text: str, tags: tuple[str, ...]) -> int:
     return 0
 
 
-def _encode_arguments(arguments: Any) -> str:
+def encode_arguments(arguments: Any) -> str:
+    """Tool-call arguments as JSON text: kept as the model wrote them, or encoded when a server decoded them."""
     if isinstance(arguments, str):
         return arguments  # as the model wrote it
     return json.dumps({} if arguments is None else arguments, ensure_ascii=False)
 
 
-def _hermes_call(body: str, call_id: str) -> ToolCallRequest | None:
+def _hermes_call(body: str, call_id: str) -> RequestedCall | None:
     """The call in one Hermes block body, or None when it is not a JSON object with a string name."""
     try:
         data = json.loads(body)
@@ -72,7 +65,7 @@ def _hermes_call(body: str, call_id: str) -> ToolCallRequest | None:
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         return None
     arguments = data.get("arguments", data.get("parameters"))  # some fine-tunes write "parameters"
-    return ToolCallRequest(id=call_id, name=data["name"], arguments=_encode_arguments(arguments))
+    return RequestedCall(id=call_id, name=data["name"], arguments=encode_arguments(arguments))
 
 
 class ContentFilter:
@@ -88,10 +81,10 @@ class ContentFilter:
         self._buf = ""  # not yet decided (text mode) or not yet closed (block modes)
         # Nothing shown yet: leading whitespace is dropped (Qwen writes "\n\n" after its </think> block).
         self._leading = True
-        self._calls: list[ToolCallRequest] = []
+        self._calls: list[RequestedCall] = []
 
     @property
-    def tool_calls(self) -> list[ToolCallRequest]:
+    def tool_calls(self) -> list[RequestedCall]:
         return list(self._calls)
 
     def _show(self, text: str) -> str:
@@ -149,7 +142,7 @@ def _content(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def _scan(content: str) -> tuple[str, list[ToolCallRequest]]:
+def _scan(content: str) -> tuple[str, list[RequestedCall]]:
     """Visible text and Hermes calls of a whole reply."""
     close, open_ = content.find(THINK_CLOSE), content.find(THINK_OPEN)
     if close >= 0 and (open_ < 0 or close < open_):
@@ -173,21 +166,21 @@ class _Profile:
         # "reasoning" / "reasoning_content" are deliberately never read: they are not for the customer.
         return _scan(_content(message))[0]
 
-    def tool_calls(self, message: Mapping[str, Any]) -> list[ToolCallRequest]:
+    def tool_calls(self, message: Mapping[str, Any]) -> list[RequestedCall]:
         listed = message.get("tool_calls")
         if not listed:
             return _scan(_content(message))[1]
-        calls: list[ToolCallRequest] = []
+        calls: list[RequestedCall] = []
         for entry in listed:
             function = entry.get("function") if isinstance(entry, Mapping) else None
             if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
                 continue
             call_id = entry.get("id")
             calls.append(
-                ToolCallRequest(
+                RequestedCall(
                     id=call_id if isinstance(call_id, str) and call_id else f"call_{len(calls)}",
                     name=function["name"],
-                    arguments=_encode_arguments(function.get("arguments")),
+                    arguments=encode_arguments(function.get("arguments")),
                 )
             )
         return calls

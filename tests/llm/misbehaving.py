@@ -37,6 +37,17 @@ async def completions(request: Request) -> Response:
         return JSONResponse({"error": {"message": "model overloaded"}}, status_code=503)
     if kind == "notfound":
         return JSONResponse({"error": {"message": "The model `x` does not exist."}}, status_code=404)
+    if kind == "tools":  # a tool call streamed in pieces: name alone first (OpenAI), then repeated (llama.cpp)
+        pieces = [{"id": "call_a", "function": {"name": "lookup_order"}}]
+        pieces += [{"function": {"name": "lookup_order", "arguments": a}} for a in ('{"order_', 'id": "100001"}')]
+        chunks = [
+            "data: " + json.dumps({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, **p}]}}]}) + "\n\n"
+            for p in pieces
+        ]
+        done = json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        return StreamingResponse(
+            iter([*chunks, f"data: {done}\n\n", "data: [DONE]\n\n"]), media_type="text/event-stream"
+        )
     if kind == "hang":
         await asyncio.sleep(60)
         return Response(status_code=204)

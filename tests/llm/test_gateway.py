@@ -13,7 +13,7 @@ from kefu.llm.client import OpenAiBackend
 from kefu.llm.gateway import LlmGateway, Route, chain, in_canary
 from kefu.llm.local import free_port
 from kefu.llm.registry import ModelRegistry, Routing
-from kefu.llm.types import BackendError, ModelVersion
+from kefu.llm.types import BackendError, ModelVersion, RequestedCall
 from tests.llm.misbehaving import misbehaving_server
 
 ASK = [{"role": "user", "content": "Say hello to the customer in one short sentence."}]
@@ -109,6 +109,16 @@ async def test_bad_answers_are_named_errors(
     assert caught.value.retryable is retryable
     assert caught.value.status == status
     assert kind in str(caught.value)
+
+
+async def test_streamed_tool_call_pieces_make_one_call(bad: str) -> None:
+    backend = OpenAiBackend(v("tools", f"{bad}/tools/v1"))
+    try:
+        completion = await backend.complete(ASK, timeout_s=5)
+    finally:
+        await backend.close()
+    assert completion.tool_calls == (RequestedCall("call_a", "lookup_order", '{"order_id": "100001"}'),)
+    assert completion.text == "" and completion.finish_reason == "tool_calls"
 
 
 async def test_a_stream_cut_half_way_is_a_cut_error_and_no_other_model_adds_to_what_was_shown(

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from kefu.llm.profiles import GenericProfile, Qwen3Profile, ToolCallRequest, profile_for
+from kefu.llm.profiles import GenericProfile, Qwen3Profile, profile_for
+from kefu.llm.types import RequestedCall
 
 QWEN = Qwen3Profile()
 GENERIC = GenericProfile()
@@ -114,14 +115,14 @@ def test_openai_tool_calls_string_and_dict_arguments() -> None:
         ],
     }
     assert QWEN.tool_calls(message) == [
-        ToolCallRequest(id="chatcmpl-tool-1", name="a", arguments=' {"x":  1}'),  # raw text kept as written
-        ToolCallRequest(id="call_1", name="b", arguments='{"city": "上海"}'),
+        RequestedCall(id="chatcmpl-tool-1", name="a", arguments=' {"x":  1}'),  # raw text kept as written
+        RequestedCall(id="call_1", name="b", arguments='{"city": "上海"}'),
     ]
 
 
 def test_openai_tool_call_without_id_gets_call_0() -> None:
     message = {"tool_calls": [{"type": "function", "function": {"name": "lookup_order", "arguments": "{}"}}]}
-    assert GENERIC.tool_calls(message) == [ToolCallRequest(id="call_0", name="lookup_order", arguments="{}")]
+    assert GENERIC.tool_calls(message) == [RequestedCall(id="call_0", name="lookup_order", arguments="{}")]
 
 
 def test_openai_tool_calls_win_over_hermes_content() -> None:
@@ -134,7 +135,7 @@ def test_openai_tool_calls_win_over_hermes_content() -> None:
 
 def test_hermes_one_block() -> None:
     calls = QWEN.tool_calls({"content": "Let me look.\n" + HERMES_ONE, "tool_calls": []})
-    assert calls == [ToolCallRequest(id="call_0", name="lookup_order", arguments='{"order_id": "100001"}')]
+    assert calls == [RequestedCall(id="call_0", name="lookup_order", arguments='{"order_id": "100001"}')]
 
 
 def test_hermes_two_blocks() -> None:
@@ -152,7 +153,7 @@ def test_hermes_broken_blocks_skipped() -> None:
         '<tool_call>["name"]</tool_call>' + HERMES_ONE
     )
     assert QWEN.tool_calls({"content": content}) == [
-        ToolCallRequest(id="call_0", name="lookup_order", arguments='{"order_id": "100001"}')
+        RequestedCall(id="call_0", name="lookup_order", arguments='{"order_id": "100001"}')
     ]
     assert QWEN.message_text({"content": content}) == ""
 
@@ -164,7 +165,7 @@ def test_hermes_inside_think_ignored() -> None:
     assert QWEN.message_text({"content": content}) == "No tool needed."
 
 
-def _stream(pieces: list[str]) -> tuple[str, list[str], list[ToolCallRequest]]:
+def _stream(pieces: list[str]) -> tuple[str, list[str], list[RequestedCall]]:
     f = QWEN.stream_filter()
     outs = [f.feed(p) for p in pieces]
     outs.append(f.flush())
@@ -219,7 +220,7 @@ def test_tag_split_across_three_pieces() -> None:
     assert f.feed('call>{"name": "refund", "arguments": {}}</tool_') == ""
     assert f.feed("call>") == ""
     assert f.flush() == ""
-    assert f.tool_calls == [ToolCallRequest(id="call_0", name="refund", arguments="{}")]
+    assert f.tool_calls == [RequestedCall(id="call_0", name="refund", arguments="{}")]
 
 
 def test_lone_angle_bracket_released() -> None:
