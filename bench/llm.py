@@ -140,7 +140,7 @@ def kefu_turn(base: str, question: str) -> dict[str, Any]:
                 if kind == "reply":
                     final = json.loads(line[6:])
     total = (time.perf_counter() - started) * 1000
-    return {"cid": cid, "_question": question, "first_ms": (first or 0) * 1000, "total_ms": total, **final}
+    return {"cid": cid, "question": question, "first_ms": (first or 0) * 1000, "total_ms": total, **final}
 
 
 def direct_call(llama_url: str, messages: list[dict[str, Any]], tools: list[Any]) -> dict[str, float]:
@@ -181,7 +181,7 @@ def overhead(args: argparse.Namespace, llama_url: str, work: Path) -> dict[str, 
         assert found is not None, turn["cid"]
         _locale, passages, flow = found
         tools = tools_by_flow.get(flow, [])
-        pairs.append((turn, (builder.messages("en", passages, [], turn_question(turn)), tools)))
+        pairs.append((turn, (builder.messages("en", passages, [], turn["question"]), tools)))
     for _turn, (messages, tools) in pairs:
         direct.append(direct_call(llama_url, messages, tools))
     k_first = [t["first_ms"] for t, _ in pairs if outcomes[t["cid"]] == "ok"]
@@ -221,10 +221,6 @@ async def prompt_kit(data: Path) -> tuple[dict[str, str], dict[str, str], dict[s
 
 def diff(a: list[float], b: list[float]) -> float | None:
     return round(statistics.median(a) - statistics.median(b), 1) if a and b else None
-
-
-def turn_question(turn: dict[str, Any]) -> str:
-    return str(turn["_question"]) if "_question" in turn else ""
 
 
 async def llm_replies(db_url: str, conversation_ids: list[str]) -> dict[str, dict[str, Any]]:
