@@ -12,12 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from kefu import __version__
+from kefu.access.control import build_access
 from kefu.api.errors import install_error_handlers
 from kefu.api.limits import BodyLimitMiddleware
 from kefu.api.routers import (
     admin_kb,
     admin_models,
     admin_nlu,
+    auth,
     chat_completions,
     conversations,
     docs,
@@ -39,10 +41,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or await build_runtime(settings)
+        if owned:
+            app.state.access = build_access(settings, app.state.runtime.engine)
         log.info("kefu ready", extra={"pack": app.state.runtime.pack.name})
         try:
             yield
         finally:
+            await app.state.access.close()
             if owned:
                 await app.state.runtime.close()
 
@@ -55,6 +60,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    if runtime is not None:  # ready now: tests may drive the app without running its lifespan
+        app.state.runtime = runtime
+        app.state.access = build_access(settings, runtime.engine)
     for module in (
         messages,
         conversations,
@@ -66,6 +74,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         admin_nlu,
         admin_kb,
         admin_models,
+        auth,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
@@ -76,6 +85,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Accept"],
+            expose_headers=["Retry-After"],
+            allow_credentials=False,  # other sites call with a key; the session cookie stays on this one
         )
     # A document upload carries a file of up to KEFU_KB_MAX_FILE_MB, base64-encoded (a third larger).
     upload = int(settings.kb_max_file_mb * 1024 * 1024 * 4 / 3) + 64 * 1024

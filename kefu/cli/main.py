@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from kefu.cli import access as access_cli
 from kefu.cli import chat as chat_cli
 from kefu.cli import intent as intent_cli
 from kefu.cli import kb as kb_cli
@@ -24,6 +25,8 @@ app.add_typer(kb_cli.app, name="kb")
 app.add_typer(models_cli.model_app, name="model")
 app.add_typer(models_cli.experiment_app, name="experiment")
 app.add_typer(models_cli.llm_app, name="llm")
+app.add_typer(access_cli.keys_app, name="keys")
+app.add_typer(access_cli.user_app, name="user")
 console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 

@@ -133,6 +133,22 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # --- access control and rate limits (kefu/access)
+    # Signs session tokens (JWT). Empty: a random key made once in data_dir/secret.key; replicas must share one.
+    secret_key: str = ""
+    session_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400)  # how long a login lasts
+    # Key and account look-ups are cached this long: a revoked key or a disabled account stops within it.
+    auth_cache_s: float = Field(5.0, ge=0.0, le=300.0)
+    # Token buckets (in Redis when KEFU_REDIS_URL is set, so replicas share them); 0 turns a limit off.
+    # Off by default: demo ids are chosen by the client, and benchmarks send hundreds of turns a second.
+    rate_key_per_s: float = Field(0.0, ge=0.0)  # requests a second per API key (callers without one: per address)
+    rate_key_burst: int = Field(50, ge=1)
+    rate_user_per_min: float = Field(0.0, ge=0.0)  # turns a minute per user_id (else per conversation)
+    rate_user_burst: int = Field(10, ge=1)
+    login_attempts: int = Field(10, ge=1)  # sign-in tries per username and address, refilled over login_window_s
+    login_window_s: float = Field(600.0, gt=0.0)
+    llm_max_tokens_per_conversation: int = Field(20_000, ge=0)  # model tokens (prompt + completion); 0: no cap
+
     # --- business tools: empty base URL means the demo backend on seeded tables
     tools_base_url: str = ""
     tools_api_key: str = ""

@@ -215,3 +215,37 @@ class LlmRevisionRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)
+
+
+class ApiKeyRow(Base):
+    """A client's API key (``kefu keys create``). Only the SHA-256 of the key is kept; ``id`` is the
+    public part of the key, so a presented key is looked up by it and compared in constant time."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))  # channel, agent or admin
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # written at most once a minute
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccountRow(Base):
+    """An agent or admin who signs in with a password (``kefu user add``). ``session_gen`` is carried by
+    every session token; changing the password bumps it, so earlier tokens stop working."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))  # normalised: NFKC, case-folded
+    role: Mapped[str] = mapped_column(String(16))  # agent or admin
+    password_hash: Mapped[str] = mapped_column(String(255))  # scrypt$n$r$p$salt$hash (kefu.access.passwords)
+    session_gen: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("username", name="uq_accounts_username"),)

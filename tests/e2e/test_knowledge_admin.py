@@ -14,6 +14,7 @@ import pytest
 
 from tests.cli.test_cli import kefu
 from tests.conftest import MODEL_CACHE
+from tests.e2e.admin import add_admin, admin_client
 from tests.e2e.conftest import start_server, stop_server
 
 SALON_EN = "# Pet grooming salon\n\nOur pet grooming salon opens at 9 am on Sundays and closes at 4 pm.\n"
@@ -24,8 +25,15 @@ SALON_ZH = (
 
 
 @pytest.fixture(scope="module")
+def kb_admin(kb_server: tuple[str, Path]) -> Iterator[httpx.Client]:
+    with admin_client(kb_server[0]) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
 def kb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     data = tmp_path_factory.mktemp("kb-server")
+    add_admin(data)
     process, base = start_server(data, KEFU_KB_RELOAD_S="0.5", KEFU_KB_MAX_FILE_MB="0.05")
     try:
         yield base, data
@@ -40,7 +48,7 @@ def _ask(base: str, text: str) -> dict[str, object]:
     return data
 
 
-def test_upload_search_chat_and_remove(kb_server: tuple[str, Path]) -> None:
+def test_upload_search_chat_and_remove(kb_server: tuple[str, Path], kb_admin: httpx.Client) -> None:
     base, _ = kb_server
     upload = {
         "documents": [
@@ -49,7 +57,7 @@ def test_upload_search_chat_and_remove(kb_server: tuple[str, Path]) -> None:
             {"filename": "broken.pdf", "content_base64": base64.b64encode(b"%PDF-1.4 nonsense").decode()},
         ]
     }
-    response = httpx.post(f"{base}/admin/kb/documents", json=upload, timeout=120)
+    response = kb_admin.post("/admin/kb/documents", json=upload, timeout=120)
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["added"], body["error"]) == (2, 1)
@@ -57,15 +65,15 @@ def test_upload_search_chat_and_remove(kb_server: tuple[str, Path]) -> None:
     assert refused["path"] == "broken.pdf" and refused["error"].startswith("broken.pdf: corrupt or unreadable PDF")
     assert "kefu-kb-" not in response.text  # the server's temporary folder never shows
 
-    again = httpx.post(f"{base}/admin/kb/documents", json={"documents": upload["documents"][:1]}, timeout=60)
+    again = kb_admin.post("/admin/kb/documents", json={"documents": upload["documents"][:1]}, timeout=60)
     assert again.json()["unchanged"] == 1
 
-    listed = httpx.get(f"{base}/admin/kb/documents").json()["documents"]
+    listed = kb_admin.get("/admin/kb/documents").json()["documents"]
     assert {(d["id"], d["language"], d["origin"]) for d in listed} >= {
         ("salon", "en", "library"), ("salon", "zh", "library"), ("warranty", "en", "pack")
     }  # fmt: skip
 
-    found = httpx.get(f"{base}/admin/kb/search", params={"q": "宠物美容周日几点开门"}).json()
+    found = kb_admin.get("/admin/kb/search", params={"q": "宠物美容周日几点开门"}).json()
     assert found["language"] == "zh" and found["hits"][0]["id"] == "salon" and found["hits"][0]["answers"]
 
     for text, words in (
@@ -77,16 +85,15 @@ def test_upload_search_chat_and_remove(kb_server: tuple[str, Path]) -> None:
         assert {"id": "salon", "title": reply["citations"][0]["title"]} in reply["citations"], turn  # type: ignore[index]
         assert words in reply["text"], reply  # type: ignore[index]
 
-    removed = httpx.delete(f"{base}/admin/kb/documents/salon", params={"language": "en"})
+    removed = kb_admin.delete("/admin/kb/documents/salon", params={"language": "en"})
     assert removed.status_code == 200 and [d["language"] for d in removed.json()["removed"]] == ["en"]
-    assert httpx.delete(f"{base}/admin/kb/documents/salon", params={"language": "en"}).status_code == 404
-    after = httpx.get(f"{base}/admin/kb/search", params={"q": "pet grooming salon sunday", "lang": "en"}).json()
+    assert kb_admin.delete("/admin/kb/documents/salon", params={"language": "en"}).status_code == 404
+    after = kb_admin.get("/admin/kb/search", params={"q": "pet grooming salon sunday", "lang": "en"}).json()
     assert "salon" not in [h["id"] for h in after["hits"]]
 
 
-def test_bad_input_is_refused_precisely(kb_server: tuple[str, Path]) -> None:
-    base, _ = kb_server
-    url = f"{base}/admin/kb/documents"
+def test_bad_input_is_refused_precisely(kb_admin: httpx.Client) -> None:
+    url = "/admin/kb/documents"
     cases = [
         ({"documents": []}, 422, None),
         ({"documents": [{"filename": "../x.md", "content": "# x\n\ny"}]}, 422, "plain file name"),
@@ -107,19 +114,21 @@ def test_bad_input_is_refused_precisely(kb_server: tuple[str, Path]) -> None:
         ({"documents": [{"filename": "big.txt", "content": "word " * 20_000}]}, 422, "over the"),
     ]
     for payload, status, words in cases:
-        response = httpx.post(url, json=payload, timeout=60)
+        response = kb_admin.post(url, json=payload, timeout=60)
         assert response.status_code == status, (payload, response.text)
         if words:
             assert words in response.text, response.text
-    too_big = httpx.post(url, content=b"x" * 200_000, headers={"content-type": "application/json"})
+    too_big = kb_admin.post(url, content=b"x" * 200_000, headers={"content-type": "application/json"})
     assert too_big.status_code == 413
-    assert httpx.delete(f"{base}/admin/kb/documents/warranty").status_code == 409
-    assert httpx.get(f"{base}/admin/kb/search", params={"q": " "}).status_code == 422
-    assert httpx.get(f"{base}/admin/kb/search", params={"q": "x", "k": 0}).status_code == 422
+    assert kb_admin.delete("/admin/kb/documents/warranty").status_code == 409
+    assert kb_admin.get("/admin/kb/search", params={"q": " "}).status_code == 422
+    assert kb_admin.get("/admin/kb/search", params={"q": "x", "k": 0}).status_code == 422
 
 
-def test_a_command_line_change_reaches_the_running_server(kb_server: tuple[str, Path], tmp_path: Path) -> None:
-    base, data = kb_server
+def test_a_command_line_change_reaches_the_running_server(
+    kb_server: tuple[str, Path], kb_admin: httpx.Client, tmp_path: Path
+) -> None:
+    data = kb_server[1]
     doc = tmp_path / "locker.md"
     doc.write_text("# Parcel lockers\n\nParcels wait in the smart locker for 72 hours before they return to us.\n")
     env = {"KEFU_DATA_DIR": str(data), "KEFU_MODEL_CACHE_DIR": str(MODEL_CACHE)}
@@ -127,7 +136,7 @@ def test_a_command_line_change_reaches_the_running_server(kb_server: tuple[str, 
     assert done.returncode == 0, done.stderr
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        hits = httpx.get(f"{base}/admin/kb/search", params={"q": "how long does a parcel wait in the locker"}).json()
+        hits = kb_admin.get("/admin/kb/search", params={"q": "how long does a parcel wait in the locker"}).json()
         if hits["hits"] and hits["hits"][0]["id"] == "locker":
             break
         time.sleep(0.3)

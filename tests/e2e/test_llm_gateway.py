@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from tests.conftest import start_llama
+from tests.e2e.admin import add_admin, admin_client
 from tests.e2e.conftest import free_port, start_server, stop_server
 
 QUESTION_EN = "What payment methods do you accept?"
@@ -34,9 +35,9 @@ def engine() -> Iterator[Any]:
 def llm_server(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # A generous deadline: the model's answers on a loaded 2-core machine, not the deadline, are under test
     # here (the deadline is tested with a hung server in tests/llm/test_gateway.py).
-    process, base = start_server(
-        tmp_path_factory.mktemp("llm-server"), KEFU_LLM_LOCAL_URL=engine.base_url, KEFU_TURN_DEADLINE_S="40"
-    )
+    data = tmp_path_factory.mktemp("llm-server")
+    add_admin(data)
+    process, base = start_server(data, KEFU_LLM_LOCAL_URL=engine.base_url, KEFU_TURN_DEADLINE_S="40")
     try:
         yield base
     finally:
@@ -124,7 +125,7 @@ def test_websocket_clients_can_ask_for_the_stream_too(llm_server: str) -> None:
 
 
 def test_a_promotion_applies_on_the_next_turn_and_a_rollback_undoes_it(llm_server: str) -> None:
-    admin = httpx.Client(base_url=llm_server, timeout=10)
+    admin = admin_client(llm_server, timeout=10)
     dead = {"name": "dead-v2", "base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "qwen3-14b"}
     assert admin.post("/admin/models", json=dead).status_code == 201
     assert admin.post("/admin/models", json=dead).status_code == 409

@@ -13,6 +13,7 @@ import pytest
 
 from kefu.packs.loader import load_pack
 from tests.cli.test_cli import kefu
+from tests.e2e.admin import add_admin, admin_headers
 from tests.e2e.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
@@ -51,11 +52,13 @@ def intent_of(base: str, text: str) -> str:
 def test_retrained_model_is_picked_up_and_a_bad_one_refused(tmp_path: Path) -> None:
     model = tmp_path / "intent-model"
     train(model, "invoice")
+    add_admin(tmp_path)
     process, base = start_server(tmp_path, KEFU_INTENT_MODEL=str(model), KEFU_MODEL_RELOAD_S="0.5")
     try:
         assert intent_of(base, PROBE) == "invoice"
         assert intent_of(base, "我的订单100001到哪了") == "order_status"
-        unchanged = httpx.post(f"{base}/admin/nlu/reload", timeout=10).json()
+        assert httpx.post(f"{base}/admin/nlu/reload", timeout=10).status_code == 401  # admins only
+        unchanged = httpx.post(f"{base}/admin/nlu/reload", headers=admin_headers(base), timeout=10).json()
         assert unchanged["swapped"] is False and unchanged["labels"] == 4
 
         train(model, "cancel_order")  # in place, while the server runs

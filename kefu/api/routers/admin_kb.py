@@ -12,14 +12,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, model_validator
 
-from kefu.api.deps import RuntimeDep, require_api_key
+from kefu.api.deps import RuntimeDep, require_admin
 from kefu.api.errors import ApiError
 from kefu.knowledge.base import owner_of
 from kefu.knowledge.ingest import FileResult, ingest, read_files
 from kefu.knowledge.readers import SUPPORTED_SUFFIXES
 from kefu.nlu.language import reply_locale
 
-router = APIRouter(prefix="/admin/kb", tags=["knowledge"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/admin/kb", tags=["knowledge"], dependencies=[Depends(require_admin)])
 
 
 class UploadedDocument(BaseModel):

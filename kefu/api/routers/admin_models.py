@@ -8,13 +8,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from kefu.api.deps import RuntimeDep, require_api_key
+from kefu.api.deps import RuntimeDep, require_admin
 from kefu.api.errors import ApiError
 from kefu.llm.registry import ModelExists, ModelRegistry, RegistryError, UnknownModel
 from kefu.llm.types import ModelVersion
 from kefu.runtime import Runtime
 
-router = APIRouter(prefix="/admin", tags=["models"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/admin", tags=["models"], dependencies=[Depends(require_admin)])
 Percent = Annotated[float, Field(ge=0.0, le=100.0, description="Share of users, 0-100.")]
 
 

@@ -6,10 +6,10 @@ import asyncio
 
 from fastapi import APIRouter, Depends
 
-from kefu.api.deps import RuntimeDep, require_api_key
+from kefu.api.deps import RuntimeDep, require_admin
 from kefu.api.errors import ApiError
 
-router = APIRouter(prefix="/admin/nlu", tags=["operations"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/admin/nlu", tags=["operations"], dependencies=[Depends(require_admin)])
 
 
 @router.post("/reload")

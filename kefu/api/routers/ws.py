@@ -3,7 +3,7 @@
 Each reply is the same JSON as the HTTP contract; a bad message gets ``{"error": {...}}`` and the socket
 stays open. With ``"stream": true`` the reply's text comes first as ``{"delta": text}`` frames while a model
 writes it, then the whole turn. With API keys configured, pass the key as ``?api_key=`` or an
-``Authorization`` header.
+``Authorization`` header. A turn over a rate limit gets a ``rate_limited`` error frame with ``retry_after``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from kefu.api.deps import check_key, valid_id
+from kefu.api.deps import client_of, socket_error, socket_turn_allowed, valid_id
 from kefu.api.errors import ApiError, error_body
 from kefu.api.schemas import MessageIn
 from kefu.api.turns import inbound, open_stream
@@ -26,11 +26,10 @@ router = APIRouter(tags=["messages"])
 @router.websocket("/v1/ws/{conversation_id}")
 async def chat_socket(websocket: WebSocket, conversation_id: str) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    key = websocket.query_params.get("api_key")
     try:
-        check_key(runtime, f"Bearer {key}" if key else websocket.headers.get("authorization"))
+        principal = await client_of(websocket)
     except ApiError as exc:
-        await websocket.close(code=4401, reason=exc.message)
+        await websocket.close(code=4000 + exc.status, reason=exc.message)
         return
     if not valid_id(conversation_id):
         await websocket.close(code=4400, reason="conversation_id must be 1-128 characters of [A-Za-z0-9._:-]")
@@ -50,6 +49,7 @@ async def chat_socket(websocket: WebSocket, conversation_id: str) -> None:
                     continue
                 body = MessageIn.model_validate(payload)
                 message = inbound(body, conversation_id, runtime.settings)
+                await socket_turn_allowed(websocket, principal, message.user_id or conversation_id)
                 if stream:
                     pieces = await open_stream(runtime.pipeline, message, runtime.inflight)
                     async for kind, value in pieces:
@@ -65,7 +65,7 @@ async def chat_socket(websocket: WebSocket, conversation_id: str) -> None:
                 await websocket.send_json(error_body("invalid_request", f"{field}: {first['msg']}"))
                 continue
             except ApiError as exc:
-                await websocket.send_json(error_body(exc.code, exc.message))
+                await websocket.send_json(socket_error(exc))
                 continue
             except MessageIdConflict as exc:
                 await websocket.send_json(error_body("message_id_conflict", str(exc)))
