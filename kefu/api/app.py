@@ -19,6 +19,7 @@ from kefu.api.routers import (
     admin_kb,
     admin_models,
     admin_nlu,
+    admin_privacy,
     auth,
     chat_completions,
     conversations,
@@ -74,6 +75,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         admin_nlu,
         admin_kb,
         admin_models,
+        admin_privacy,
         auth,
     ):
         app.include_router(module.router)

@@ -15,6 +15,7 @@ from kefu.cli import chat as chat_cli
 from kefu.cli import intent as intent_cli
 from kefu.cli import kb as kb_cli
 from kefu.cli import models as models_cli
+from kefu.cli import privacy as privacy_cli
 from kefu.config import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="kefu (客服): self-hosted customer-service system.", no_args_is_help=True)
@@ -27,6 +28,7 @@ app.add_typer(models_cli.experiment_app, name="experiment")
 app.add_typer(models_cli.llm_app, name="llm")
 app.add_typer(access_cli.keys_app, name="keys")
 app.add_typer(access_cli.user_app, name="user")
+app.add_typer(privacy_cli.app, name="privacy")
 console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 

@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     tools_api_key: str = ""
     tools_timeout_s: float = Field(5.0, gt=0)
 
+    # --- privacy: purge conversations idle for more than retention_days; 0 keeps them (deletion is opt-in)
+    retention_days: int = Field(0, ge=0, le=36500)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -217,6 +217,21 @@ class LlmRevisionRow(Base):
     revision: Mapped[int] = mapped_column(Integer)
 
 
+class PrivacyAuditRow(Base):
+    """Every erasure and retention purge (dry runs too): who, when, what, how many rows per table.
+    ``subject`` is a pseudonym (``u_…``, ``c_…``), or a purge's cutoff; never a raw user id."""
+
+    __tablename__ = "privacy_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))  # erase_user, erase_conversation, purge
+    subject: Mapped[str] = mapped_column(String(100))
+    counts: Mapped[dict[str, int]] = mapped_column(JsonType, default=dict)
+    dry_run: Mapped[bool] = mapped_column(default=False)
+
+
 class ApiKeyRow(Base):
     """A client's API key (``kefu keys create``). Only the SHA-256 of the key is kept; ``id`` is the
     public part of the key, so a presented key is looked up by it and compared in constant time."""
