@@ -8,12 +8,15 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kefu.access.quota import LlmTokenQuota
+from kefu.access.tokens import load_secret
 from kefu.actions.bank_tools import bank_tools
 from kefu.actions.demo_bank import DemoBank
 from kefu.actions.demo_shop import DemoShop
@@ -26,7 +29,7 @@ from kefu.core.pipeline import Pipeline
 from kefu.core.protocols import ConversationLocks
 from kefu.core.types import Locale
 from kefu.dialogue.engine import DialogueConfig, FlowEngine
-from kefu.guard.basic import PiiGuard
+from kefu.guard.setup import build_guard, build_scrubber
 from kefu.knowledge.base import PASSAGE_TOKENS, KnowledgeBase, encode_cached, encoder_names
 from kefu.knowledge.library import KnowledgeLibrary
 from kefu.knowledge.tokens import warm_up
@@ -45,11 +48,12 @@ from kefu.nlu.reload import ModelReloader, ModelSource, pointer_path
 from kefu.nlu.service import NluService
 from kefu.obs.metrics import Metrics
 from kefu.packs.loader import Pack, PackError, check_pack, load_pack
-from kefu.respond.llm_writer import GroundedLlmWriter
+from kefu.respond.llm_writer import GroundedLlmWriter, WriterSafety
 from kefu.respond.template_responder import TemplateResponder
 from kefu.store.conversations import SqlConversationStore
 from kefu.store.database import create_engine, migrate
 from kefu.store.locks import InProcessLocks, RedisLocks
+from kefu.store.privacy import purge_expired
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +219,20 @@ async def _warm_up(writer: GroundedLlmWriter, languages: tuple[Locale, ...]) -> 
         await writer.warm_up(language)
 
 
+async def purge_periodically(engine: AsyncEngine, days: int, every_s: float = 3600.0) -> None:
+    """The retention period, applied by the server itself: conversations idle for longer are purged (and
+    audited) at start-up and then every ``every_s``."""
+    while True:
+        try:
+            erased = await purge_expired(engine, days, datetime.now(UTC))
+        except Exception:  # a failed purge is retried next time; the server keeps answering
+            log.exception("retention purge failed")
+        else:
+            if erased is not None:
+                log.info("retention purge", extra={"days": days, "counts": erased.counts})
+        await asyncio.sleep(every_s)
+
+
 async def build_runtime(settings: Settings) -> Runtime:
     pack = load_pack(settings.pack, settings.resolved_training_data_dir)
     encoder = UseEncoder()
@@ -224,7 +242,9 @@ async def build_runtime(settings: Settings) -> Runtime:
 
     engine = create_engine(settings.resolved_database_url)
     await migrate(engine)
-    store = SqlConversationStore(engine)
+    guard = build_guard(settings, load_secret(settings.secret_key, settings.data_dir))
+    closers.append(guard.moderator.close)
+    store = SqlConversationStore(engine, build_scrubber(settings))
     knowledge = await build_knowledge(pack, settings, encoder, KnowledgeLibrary(engine))
     if settings.kb_reload_s:
         kb_watcher = asyncio.create_task(knowledge.watch(settings.kb_reload_s), name="kefu-kb-watcher")
@@ -249,7 +269,8 @@ async def build_runtime(settings: Settings) -> Runtime:
         ],
         timeout_s=settings.tools_timeout_s,
     )
-    problems = check_pack(pack, set(runner.tools))
+    mutating = frozenset(name for name, tool in runner.tools.items() if getattr(tool, "mutates", False))
+    problems = check_pack(pack, set(runner.tools), mutating)
     if problems:
         raise PackError("\n".join(problems))
 
@@ -275,7 +296,6 @@ async def build_runtime(settings: Settings) -> Runtime:
             profile=settings.llm_profile,
         )
         closers.append(arbiter.close)
-    guard = PiiGuard()
     registry = ModelRegistry(engine)
     # Prompt budgets are counted in Qwen3 tokens, the production model (other tokenizers differ by a few
     # percent); loaded once here, and shared with the backends' accounting.
@@ -290,9 +310,14 @@ async def build_runtime(settings: Settings) -> Runtime:
     if settings.llm_answers:
         writer = GroundedLlmWriter(
             gateway,
-            PromptBuilder(pack.title, pack.persona, count_tokens=qwen_tokens),
+            PromptBuilder(pack.title, pack.persona, count_tokens=qwen_tokens, canary=guard.canary),
             responder,
-            allowed=lambda text: not guard.outbound(text).flagged,
+            safety=WriterSafety(
+                sentence_ok=guard.sentence_ok,
+                suspicious=guard.document_suspicious,
+                redact_pii=settings.llm_redact_pii,
+                over_quota=LlmTokenQuota(engine, settings.llm_max_tokens_per_conversation).exhausted,
+            ),
             actions=runner,
             tools=runner.tools,
             tool_allow=pack.llm_tools,
@@ -313,6 +338,9 @@ async def build_runtime(settings: Settings) -> Runtime:
         writer=writer,
         deadline_s=settings.turn_deadline_s,
     )
+    if settings.retention_days:
+        purger = asyncio.create_task(purge_periodically(engine, settings.retention_days), name="kefu-retention")
+        closers.append(partial(stop_task, purger))
     reloader = build_reloader(pack, settings, nlu, metrics)
     if reloader is not None:
         watcher = asyncio.create_task(reloader.run(), name="kefu-model-reloader")

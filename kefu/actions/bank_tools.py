@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from kefu.actions.demo_bank import DemoBank
 from kefu.actions.tools import object_schema
@@ -30,6 +30,7 @@ class ListCards:
 class FreezeCard:
     bank: DemoBank
     name: str = "freeze_card"
+    mutates: ClassVar[bool] = True  # changes the card: only a flow calls it, after the customer confirms
     description: str = (
         "Freeze one of the customer's cards at once (lost, stolen, compromised or retained by an ATM): no "
         "payments or withdrawals go through until it is replaced. Only after the customer has confirmed."

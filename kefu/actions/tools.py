@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from kefu.actions.shop import ShopBackend
 from kefu.core.protocols import Tool, ToolContext
@@ -35,6 +35,7 @@ class LookupOrder:
 class CancelOrder:
     shop: ShopBackend
     name: str = "cancel_order"
+    mutates: ClassVar[bool] = True  # changes the order: only a flow calls it, after its checks
     description: str = "Cancel an order that has not shipped yet."
     parameters: dict[str, Any] = field(
         default_factory=lambda: object_schema(["order_id"], order_id=_ORDER_ID, reason=_REASON)
@@ -48,6 +49,7 @@ class CancelOrder:
 class CreateReturn:
     shop: ShopBackend
     name: str = "create_return"
+    mutates: ClassVar[bool] = True  # changes the order: only a flow calls it, after its checks
     description: str = "Open a return (refund) request for a delivered order."
     parameters: dict[str, Any] = field(
         default_factory=lambda: object_schema(["order_id"], order_id=_ORDER_ID, reason=_REASON)
@@ -61,6 +63,7 @@ class CreateReturn:
 class ChangeAddress:
     shop: ShopBackend
     name: str = "change_address"
+    mutates: ClassVar[bool] = True  # changes the order: only a flow calls it, after its checks
     description: str = "Change the delivery address of an order that has not shipped yet."
     parameters: dict[str, Any] = field(
         default_factory=lambda: object_schema(

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from kefu.cli import access as access_cli
 from kefu.cli import chat as chat_cli
+from kefu.cli import guard as guard_cli
 from kefu.cli import intent as intent_cli
 from kefu.cli import kb as kb_cli
 from kefu.cli import models as models_cli
@@ -28,6 +29,7 @@ app.add_typer(models_cli.experiment_app, name="experiment")
 app.add_typer(models_cli.llm_app, name="llm")
 app.add_typer(access_cli.keys_app, name="keys")
 app.add_typer(access_cli.user_app, name="user")
+app.add_typer(guard_cli.app, name="guard")
 app.add_typer(privacy_cli.app, name="privacy")
 console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
@@ -54,10 +56,13 @@ def serve(
 
     from kefu.api import create_app
     from kefu.llm.local import LocalEngine, LocalEngineError
+    from kefu.access.tokens import load_secret
+    from kefu.guard.setup import build_pseudonymizer
     from kefu.obs.logs import configure_logging
 
     settings = _settings(host=host, port=port)
-    configure_logging(settings.log_level, settings.log_json)
+    secret = load_secret(settings.secret_key, settings.data_dir)
+    configure_logging(settings.log_level, settings.log_json, build_pseudonymizer(settings, secret))
     engine = None
     if llm_local and not settings.llm_local_url:
         try:

@@ -21,7 +21,11 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from kefu.core.types import GuardAction
+
 _ENV_PREFIX = "KEFU_"
+# The moderation categories kefu knows (kefu.guard.moderation maps every provider's labels onto these).
+MODERATION_CATEGORIES = ("abuse", "sexual", "violence", "self_harm", "illegal", "hate")
 DEFAULT_TRAINING_DATA_DIR = Path("../shared/data")
 
 
@@ -157,6 +161,28 @@ class Settings(BaseSettings):
     # --- privacy: purge conversations idle for more than retention_days; 0 keeps them (deletion is opt-in)
     retention_days: int = Field(0, ge=0, le=36500)
 
+    # --- safety (kefu/guard): moderation, prompt injection, PII at rest and on the way to a model
+    # An external moderation service (OpenAI /v1/moderations style, or a generic {"text"} -> {"flagged",
+    # "categories"} adapter for a cloud content-security API); empty: the built-in zh/en lexicons only.
+    moderation_url: str = ""
+    moderation_api_key: str = ""
+    moderation_model: str = ""
+    moderation_style: Literal["openai", "generic"] = "openai"
+    moderation_timeout_s: float = Field(1.5, gt=0, le=30)
+    moderation_category_map: dict[str, str] = Field(default_factory=dict)  # provider label -> kefu category
+    moderation_terms: dict[str, list[str]] = Field(default_factory=dict)  # extra lexicon terms per category
+    # Action per category (allow, flag, block, handoff); unset ones keep kefu.guard.safety's defaults.
+    moderation_actions: dict[str, GuardAction] = Field(default_factory=dict)
+    # A prompt-injection attempt: flag (the flows answer, no model sees it), block (a polite refusal), handoff.
+    injection_action: Literal["flag", "block", "handoff"] = "flag"
+    injection_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    llm_redact_pii: bool = True  # PII goes to a model as placeholders ([PHONE_1]) and is put back in its reply
+    # Keep each message's original text sealed (Fernet) next to the redacted one; needs store_originals_key.
+    store_originals: bool = False
+    store_originals_key: str = ""  # `kefu privacy new-key` prints one
+    # Hashes user ids and addresses in logs and metrics (HMAC-SHA256); empty: derived from secret_key.
+    pseudonym_secret: str = ""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -208,7 +234,7 @@ class Settings(BaseSettings):
             raise ValueError("must be qwen3 or generic (or empty: chosen from the model id)")
         return value
 
-    @field_validator("tools_base_url", "llm_base_url", "llm_local_url")
+    @field_validator("tools_base_url", "llm_base_url", "llm_local_url", "moderation_url")
     @classmethod
     def _check_http_url(cls, value: str) -> str:
         if value and not re.match(r"^https?://", value):
@@ -222,6 +248,28 @@ class Settings(BaseSettings):
         if value.exists() and not value.is_dir():
             raise ValueError("must be a folder")
         return value
+
+    @field_validator("moderation_actions")
+    @classmethod
+    def _check_moderation_actions(cls, value: dict[str, GuardAction]) -> dict[str, GuardAction]:
+        unknown = sorted(set(value) - set(MODERATION_CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; known: {', '.join(MODERATION_CATEGORIES)}")
+        return value
+
+    @field_validator("moderation_terms")
+    @classmethod
+    def _check_moderation_terms(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - set(MODERATION_CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; known: {', '.join(MODERATION_CATEGORIES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_store_originals(self) -> Settings:
+        if self.store_originals and not self.store_originals_key:
+            raise ValueError("KEFU_STORE_ORIGINALS needs KEFU_STORE_ORIGINALS_KEY (`kefu privacy new-key` prints one)")
+        return self
 
     @model_validator(mode="after")
     def _check_intent_llm(self) -> Settings:

@@ -28,9 +28,21 @@ def guard_payload(verdict: GuardVerdict, *, inbound: bool) -> dict[str, object]:
         "pii": [s.type for s in verdict.pii],
         "flagged": verdict.flagged,
         "categories": list(verdict.categories),
+        "action": verdict.action,
     }
+    if verdict.reason:
+        payload["reason"] = verdict.reason
     if inbound:
+        payload["injection"] = verdict.injection
         payload["injection_score"] = verdict.injection_score
+        if verdict.injection_categories:
+            payload["injection_categories"] = list(verdict.injection_categories)
+    else:
+        payload["leak"] = verdict.leak
+    if verdict.detail:
+        payload["detail"] = verdict.detail
+    # Marked for a person to look at: anything the policy did not simply allow.
+    payload["review"] = verdict.action != "allow" or verdict.flagged or verdict.injection
     return payload
 
 

@@ -30,6 +30,7 @@ from kefu.core.types import (
     DialogueState,
     DuplicateMessage,
     Event,
+    GuardVerdict,
     InboundMessage,
     Locale,
     MessageIdConflict,
@@ -197,7 +198,7 @@ class Pipeline:
         ]
 
         with self._timed("guard"):
-            verdict = self.guard.inbound(message.text)
+            verdict = await self.guard.inbound(message.text)
         events.append(
             Event(
                 "guard_inbound",
@@ -210,7 +211,9 @@ class Pipeline:
             parse = self.nlu.parse(message.text, locale_hint=message.locale or snapshot.locale)
         locale: Locale = parse.language
         events.append(Event("nlu_parsed", parse_payload(parse), mid))
-        if self.arbiter is not None and self.arbiter.wants(parse):
+        # A message that tries to steer a model never reaches one (the flows still answer it).
+        models_allowed = not verdict.injection and verdict.action in ("allow", "flag")
+        if models_allowed and self.arbiter is not None and self.arbiter.wants(parse):
             with self._timed("intent_llm"):
                 chosen = await self.arbiter.choose(message.text, parse.ranking)
             if chosen is not None:
@@ -238,7 +241,11 @@ class Pipeline:
             owner = "bot"
 
         try:
-            decision = await self._decide(snapshot.dialogue, parse, message, locale, events)
+            if verdict.action in ("block", "handoff"):
+                decision = _guarded(verdict, snapshot.dialogue)
+                events.append(Event("guard_decision", {"action": verdict.action, "reason": verdict.reason}, mid))
+            else:
+                decision = await self._decide(snapshot.dialogue, parse, message, locale, events)
             with self._timed("respond"):
                 reply = self.responder.render(decision, parse, locale)
         except Exception as exc:  # a broken flow or template must not lose the customer's message
@@ -252,10 +259,14 @@ class Pipeline:
             )
             reply = self.responder.render(decision, parse, locale)
         model = None
+        template_reply = reply
         assigned = self.writer.assignment(message.customer_key, locale) if self.writer is not None else None
         # No model for this user and language (none registered, or none that speaks it): skip the writer,
         # and with it the transcript read.
-        if self.writer is not None and assigned is not None and self.writer.wants(decision, locale):
+        wanted = self.writer is not None and assigned is not None and self.writer.wants(decision, locale)
+        if wanted and not models_allowed:
+            events.append(Event("llm_skipped", {"reason": verdict.reason or "guard"}, mid))
+        elif self.writer is not None and wanted:
             history = await self.store.transcript(message.conversation_id) or []
             request = WriteRequest(
                 decision=decision,
@@ -280,7 +291,7 @@ class Pipeline:
                 if written.handoff:
                     decision = replace(decision, handoff=True, handoff_reason="llm_no_answer", close=False)
         with self._timed("guard"):
-            outbound = self.guard.outbound(reply.text)
+            outbound = await self.guard.outbound(reply.text, written_by_model=model is not None)
         events.append(
             Event(
                 "guard_outbound",
@@ -288,6 +299,10 @@ class Pipeline:
                 mid,
             )
         )
+        if model is not None and outbound.action == "block":
+            # The model's reply failed the final check: the template answer is sent instead.
+            events.append(Event("llm_reply", {"outcome": "withdrawn", "reason": outbound.reason}, mid))
+            reply, model = template_reply, None
 
         new_owner: Owner = "agent" if decision.handoff else ("closed" if decision.close else "bot")
         if new_owner != owner:
@@ -366,3 +381,17 @@ class Pipeline:
             )
         )
         return decision
+
+
+def _guarded(verdict: GuardVerdict, state: DialogueState) -> Decision:
+    """The turn the safety policy answers itself: a polite refusal that leaves the flow where it was, or a
+    handover to a person."""
+    if verdict.action == "handoff":
+        return Decision(
+            state=DialogueState(),
+            utterances=[Utterance("guard_handoff")],
+            handoff=True,
+            handoff_reason=verdict.reason or "guard",
+        )
+    template = "guard_injection" if verdict.reason == "injection" else "guard_blocked"
+    return Decision(state=state, utterances=[Utterance(template)])

@@ -38,11 +38,12 @@ class ConversationLocks(Protocol):
 
 
 class Guard(Protocol):
-    """Safety checks on the way in and on the way out."""
+    """Safety checks on the way in and on the way out (an external moderation service may be asked, so
+    both are async). A model-written reply that fails ``outbound`` is withdrawn."""
 
-    def inbound(self, text: str) -> GuardVerdict: ...
+    async def inbound(self, text: str) -> GuardVerdict: ...
 
-    def outbound(self, text: str) -> GuardVerdict: ...
+    async def outbound(self, text: str, *, written_by_model: bool = False) -> GuardVerdict: ...
 
 
 class Understanding(Protocol):
@@ -92,6 +93,7 @@ class Tool(Protocol):
     name: str
     description: str
     parameters: dict[str, Any]  # JSON schema of the arguments
+    # A tool that changes something (cancel, refund, freeze) sets ``mutates = True``: no model is offered it.
 
     async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]: ...
 

@@ -10,6 +10,10 @@ from typing import Any, Literal
 Locale = Literal["zh", "en"]
 Owner = Literal["bot", "agent", "closed"]
 Role = Literal["user", "bot", "agent"]
+# What the safety policy does with a turn, mildest first: carry on, carry on and mark it for review, answer
+# with a polite refusal, or hand the conversation to a person.
+GuardAction = Literal["allow", "flag", "block", "handoff"]
+GUARD_ACTIONS: tuple[GuardAction, ...] = ("allow", "flag", "block", "handoff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +85,20 @@ class Parse:
 
 @dataclass(frozen=True, slots=True)
 class GuardVerdict:
-    """Result of a safety check on a piece of text."""
+    """Result of a safety check on a piece of text. ``flagged``/``categories`` are the moderation verdict;
+    ``action`` is what the safety policy asks the pipeline to do with the turn."""
 
     pii: tuple[Span, ...] = ()
     flagged: bool = False
     categories: tuple[str, ...] = ()
     injection_score: float = 0.0
     redacted_text: str = ""
+    injection: bool = False
+    injection_categories: tuple[str, ...] = ()
+    leak: bool = False  # outbound: the reply holds the system prompt's canary
+    action: GuardAction = "allow"
+    reason: str | None = None  # e.g. "moderation:self_harm", "injection"
+    detail: dict[str, Any] = field(default_factory=dict)  # matched terms and evidence, for review
 
 
 @dataclass(frozen=True, slots=True)

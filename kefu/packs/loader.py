@@ -50,6 +50,9 @@ ENGINE_TEMPLATES = (
     "not_understood",
     "back_to_flow",
     "kb_answer",
+    "guard_blocked",  # the safety policy (kefu.guard) answers with these
+    "guard_handoff",
+    "guard_injection",
 )
 
 
@@ -313,7 +316,7 @@ def load_pack(name_or_path: str, data_dir: Path | None = None) -> Pack:
     return pack
 
 
-def check_pack(pack: Pack, tool_names: set[str] | None = None) -> list[str]:
+def check_pack(pack: Pack, tool_names: set[str] | None = None, mutating: frozenset[str] = frozenset()) -> list[str]:
     """Cross-file checks: every intent has examples, flows use declared intents, templates and tools exist."""
     problems: list[str] = []
     for language, by_intent in pack.intent_examples.items():
@@ -342,6 +345,11 @@ def check_pack(pack: Pack, tool_names: set[str] | None = None) -> list[str]:
         if tool_names is not None:
             for tool in sorted(set(tools) - tool_names):
                 problems.append(f"pack.yaml: llm_tools for {key!r}: unknown tool {tool!r}")
+        for tool in sorted(set(tools) & mutating):
+            problems.append(
+                f"pack.yaml: llm_tools for {key!r}: {tool!r} changes data, so no model may call it (a flow calls it "
+                "after its checks)"
+            )
     for flow in pack.flows:
         for step in flow.steps:
             for key in step.quick_replies:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kefu.core.events import model_payload, tool_event
@@ -29,6 +30,7 @@ from kefu.core.types import (
     WriteRequest,
     Written,
 )
+from kefu.guard.placeholders import Placeholders
 from kefu.llm.gateway import GatewayAnswer, LlmGateway, Route
 from kefu.llm.prompt import HistoryLine, Passage, PromptBuilder
 from kefu.llm.types import RequestedCall, ToolSpec
@@ -45,6 +47,19 @@ _RESULT_CHARS = 2000  # a tool result handed back to the model is cut to this
 _MODEL_MAX_LENGTH = 64  # longer string limits are not shown to the model (see schema_for_model)
 # Sampling for knowledge answers unless the model version sets its own: short and greedy (repeatable).
 ANSWER_PARAMS = {"max_tokens": 160, "temperature": 0.0}
+
+
+@dataclass(frozen=True)
+class WriterSafety:
+    """The checks around a model. ``sentence_ok(sentence, known)`` runs on every sentence before it is shown
+    (``known``: the message and what the model was given); ``suspicious(text)`` finds instructions hidden in a
+    passage or a tool result, which then never reach the model; ``over_quota(conversation_id)`` says the
+    conversation has spent its model tokens (the templates answer from then on)."""
+
+    sentence_ok: Callable[[str, str], bool] = lambda _sentence, _known: True
+    suspicious: Callable[[str], bool] = lambda _text: False
+    redact_pii: bool = True
+    over_quota: Callable[[str], Awaitable[bool]] | None = None
 
 
 def _passages(values: dict[str, Any]) -> list[Passage]:
@@ -75,7 +90,7 @@ class GroundedLlmWriter:
         prompts: PromptBuilder,
         templates: TemplateResponder,
         *,
-        allowed: Callable[[str], bool] = lambda _text: True,
+        safety: WriterSafety | None = None,
         actions: ActionRunner | None = None,
         tools: Mapping[str, Tool] | None = None,
         tool_allow: Mapping[str, Sequence[str]] | None = None,
@@ -83,7 +98,7 @@ class GroundedLlmWriter:
         self.gateway = gateway
         self.prompts = prompts
         self.templates = templates
-        self.allowed = allowed
+        self.safety = safety or WriterSafety()
         self.actions = actions
         self.tools = dict(tools or {})
         self.tool_allow = {flow: tuple(names) for flow, names in (tool_allow or {}).items()}
@@ -106,10 +121,12 @@ class GroundedLlmWriter:
         allowed = set(self.tool_allow.get(key, ()))
         if self.actions is None:
             return []
+        # A tool that changes something (cancel, refund, freeze) is never offered to a model, whatever the
+        # pack lists: those go through a flow's checks and the customer's confirmation.
         return [
             ToolSpec(t.name, t.description, schema_for_model(t.parameters))
             for name, t in self.tools.items()
-            if name in allowed
+            if name in allowed and not getattr(t, "mutates", False)
         ]
 
     def wants(self, decision: Decision, locale: Locale) -> bool:
@@ -128,11 +145,19 @@ class GroundedLlmWriter:
         routes = await self.gateway.routes(request.user_key, request.locale)
         if not routes:
             return Written(request.template_reply, None, events=(Event("llm_skipped", {"reason": "no_model"}),))
+        if self.safety.over_quota is not None and await self.safety.over_quota(request.conversation_id):
+            skipped = Event("llm_skipped", {"reason": "token_quota"})
+            return Written(request.template_reply, None, events=(skipped,))
+        withheld = [p.doc_id for p in passages if self.safety.suspicious(p.text)]
+        passages = [p for p in passages if p.doc_id not in withheld]
+        safety_events = [Event("llm_passages_withheld", {"ids": withheld, "reason": "injection"})] if withheld else []
+        hidden = Placeholders() if self.safety.redact_pii else None
+        hide = hidden.hide if hidden is not None else (lambda text: text)
         messages = self.prompts.messages(
             request.locale,
             passages,
-            [HistoryLine(m.role, m.text) for m in request.history],
-            request.parse.text,
+            [HistoryLine(m.role, hide(m.text)) for m in request.history],
+            hide(request.parse.text),
         )
         before = self._texts(utterances[:index], request.locale)
         after = self._texts(utterances[index + 1 :], request.locale)
@@ -147,7 +172,7 @@ class GroundedLlmWriter:
 
         async def accept(sentences: Sequence[str]) -> None:
             for sentence in sentences:
-                text = state["answer"].offer(sentence)
+                text = state["answer"].offer(hidden.reveal(sentence) if hidden is not None else sentence)
                 if text is None:
                     continue
                 lead = ("\n".join(before) + "\n") if before and not shown else ""
@@ -156,9 +181,18 @@ class GroundedLlmWriter:
 
         support: list[str] = []  # what tools told the model also supports its sentences
 
+        def known() -> str:
+            return "\n".join([request.parse.text, *(p.text for p in passages), *support])
+
         def fresh(route: Route) -> list[dict[str, Any]]:
             # A new attempt starts a new answer (nothing from a failed one has been shown).
-            state["answer"] = GroundedAnswer(passages, request.parse.text, request.locale, self.allowed, support)
+            state["answer"] = GroundedAnswer(
+                passages,
+                request.parse.text,
+                request.locale,
+                lambda sentence: self.safety.sentence_ok(sentence, known()),
+                support,
+            )
             state["buffer"] = SentenceBuffer()
             return messages
 
@@ -179,10 +213,10 @@ class GroundedLlmWriter:
         if answer.completion is not None and answer.completion.tool_calls and answer.route is not None and not shown:
             # One round of tools, then the same model must answer (offered nothing more).
             calls = answer.completion.tool_calls[:MAX_MODEL_CALLS]
-            results = await self.run_calls(calls, offered, request)
+            results = await self.run_calls(calls, offered, request, hidden)
             tool_events = [tool_event(result, by="model") for result in results]
             support.extend(json.dumps(r.data, ensure_ascii=False) for r in results if r.ok)
-            messages = [*messages, *_tool_messages(calls, results)]
+            messages = [*messages, *_tool_messages(calls, results, hide, self.safety.suspicious)]
             first = answer
             answer = await self.gateway.complete(
                 [answer.route],
@@ -198,15 +232,21 @@ class GroundedLlmWriter:
             await accept(state["buffer"].flush())  # cut off by max_tokens: the unfinished sentence is dropped
         outcome, written = await self._finish(request, answer, grounded, shown, after, emit)
         await self.gateway.account(answer, request.conversation_id, request.message_id, outcome)
-        if tool_events:
-            written = Written(written.reply, written.model, written.handoff, (*tool_events, *written.events))
+        if tool_events or safety_events:
+            events = (*safety_events, *tool_events, *written.events)
+            written = Written(written.reply, written.model, written.handoff, events)
         return written
 
     async def run_calls(
-        self, calls: Sequence[RequestedCall], offered: Sequence[ToolSpec], request: WriteRequest
+        self,
+        calls: Sequence[RequestedCall],
+        offered: Sequence[ToolSpec],
+        request: WriteRequest,
+        hidden: Placeholders | None = None,
     ) -> list[ToolResult]:
         """Run the calls the model asked for: only offered tools, only with arguments that parse and
-        match the tool's schema (the runner checks it); anything else is an error result, not a call."""
+        match the tool's schema (the runner checks it); anything else is an error result, not a call.
+        Placeholders in the arguments get their real values back (the tool needs the real number)."""
         names = {t.name for t in offered}
         context = TurnToolContext(
             request.user_key, request.locale, request.conversation_id, request.parse.text, request.parse.vector
@@ -226,6 +266,8 @@ class GroundedLlmWriter:
             if not isinstance(args, dict):
                 results[i] = ToolResult(refused, False, {}, "arguments must be a JSON object")
                 continue
+            if hidden is not None:
+                args = hidden.reveal_args(args)
             runnable.append((i, ToolCall(call.name, args, call.id)))
         if runnable and self.actions is not None:
             done = await self.actions.run([c for _, c in runnable], context)
@@ -308,7 +350,14 @@ def schema_for_model(schema: Mapping[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _tool_messages(calls: Sequence[RequestedCall], results: Sequence[ToolResult]) -> list[dict[str, Any]]:
+def _tool_messages(
+    calls: Sequence[RequestedCall],
+    results: Sequence[ToolResult],
+    hide: Callable[[str], str] = lambda text: text,
+    suspicious: Callable[[str], bool] = lambda _text: False,
+) -> list[dict[str, Any]]:
+    """The calls and their results as chat messages; PII in a result goes as placeholders, and a result that
+    carries instructions (text a third party wrote, e.g. a product review) is withheld from the model."""
     assistant = {
         "role": "assistant",
         "content": "",
@@ -316,12 +365,10 @@ def _tool_messages(calls: Sequence[RequestedCall], results: Sequence[ToolResult]
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
         ],
     }
-    replies = [
-        {
-            "role": "tool",
-            "tool_call_id": c.id,
-            "content": json.dumps(r.data if r.ok else {"error": r.error}, ensure_ascii=False)[:_RESULT_CHARS],
-        }
-        for c, r in zip(calls, results, strict=True)
-    ]
+    replies = []
+    for c, r in zip(calls, results, strict=True):
+        content = json.dumps(r.data if r.ok else {"error": r.error}, ensure_ascii=False)[:_RESULT_CHARS]
+        if suspicious(content):
+            content = json.dumps({"error": "result withheld: it contained instructions"})
+        replies.append({"role": "tool", "tool_call_id": c.id, "content": hide(content)})
     return [assistant, *replies]

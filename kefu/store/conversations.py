@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -52,11 +52,21 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class SqlConversationStore:
-    """Appends each turn's events, the turn's answer and the conversation projection in one transaction."""
+# Rewrites a payload before it is stored: ``(event type, payload) -> payload`` (PII redaction, sealing).
+Scrub = Callable[[str, Mapping[str, Any]], dict[str, Any]]
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+def _keep(_event_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(payload)
+
+
+class SqlConversationStore:
+    """Appends each turn's events, the turn's answer and the conversation projection in one transaction.
+    Everything written passes through ``scrub`` first, so no raw PII reaches the database."""
+
+    def __init__(self, engine: AsyncEngine, scrub: Scrub | None = None) -> None:
         self.engine = engine
+        self.scrub: Scrub = scrub or _keep
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._committer: GroupCommitter[_PendingTurn] = GroupCommitter(engine, self._write_turns)
 
@@ -123,7 +133,7 @@ class SqlConversationStore:
                     "seq": first_seq + i,
                     "type": e.type,
                     "message_id": e.message_id,
-                    "payload": e.payload,
+                    "payload": self.scrub(e.type, e.payload),
                     "created_at": now,
                 }
                 for i, e in enumerate(events)
@@ -134,7 +144,7 @@ class SqlConversationStore:
                 "first_seq": first_seq,
                 "last_seq": state["last_seq"],
                 "request_sha256": message.request_sha256,
-                "result": result.to_dict(),
+                "result": self.scrub("turn_result", result.to_dict()),
                 "created_at": now,
             },
         )
@@ -184,7 +194,7 @@ class SqlConversationStore:
                         seq=row.last_seq + i,
                         type=e.type,
                         message_id=e.message_id,
-                        payload=e.payload,
+                        payload=self.scrub(e.type, e.payload),
                         created_at=now,
                     )
                 )
@@ -195,8 +205,9 @@ class SqlConversationStore:
         return True
 
     async def add_feedback(self, conversation_id: str, rating: int, comment: str | None) -> bool:
+        stored = self.scrub("feedback", {"comment": comment})["comment"] if comment else comment
         feedback = FeedbackRow(
-            conversation_id=conversation_id, rating=rating, comment=comment, created_at=datetime.now(UTC)
+            conversation_id=conversation_id, rating=rating, comment=stored, created_at=datetime.now(UTC)
         )
         event = Event("feedback", {"rating": rating, "comment": comment})
         return await self.append_events(conversation_id, [event], rows=[feedback])

@@ -70,6 +70,13 @@ def misbehaving_server() -> Iterator[str]:
             Route("/{kind}/v1/chat/completions", completions, methods=["POST"]),
         ]
     )
+    with serving(app) as root:
+        yield root
+
+
+@contextmanager
+def serving(app: Starlette) -> Iterator[str]:
+    """Runs ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its root URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
