@@ -37,10 +37,11 @@ async def _check_lines(source: TextIO, out: TextIO, moderator: Moderator, inject
             continue
         text: str = item["text"]
         spans = find_pii(text)
-        moderation = await moderator.check(text)
+        redacted = redact(text, spans)
+        moderation = await moderator.check(redacted)  # an external service never sees the PII
         verdict = {
             "text": text,
-            "redacted": redact(text, spans),
+            "redacted": redacted,
             "pii": [{"type": s.type, "start": s.start, "end": s.end} for s in spans],
             "injection": injection.check(text).flagged,
             "moderation": {"flagged": moderation.flagged, "categories": list(moderation.categories)},

@@ -66,7 +66,8 @@ class SafetyGuard:
 
     async def inbound(self, text: str) -> GuardVerdict:
         pii = find_pii(text)
-        moderation = await self.moderator.check(text)
+        redacted = redact(text, pii) if pii else text
+        moderation = await self.moderator.check(redacted)  # an external service never sees the PII
         injection = self.injection.check(text)
         action, reason = self.policy.decide(moderation.categories, injection.flagged)
         detail: dict[str, object] = {}
@@ -81,7 +82,7 @@ class SafetyGuard:
             flagged=moderation.flagged,
             categories=moderation.categories,
             injection_score=round(injection.score, 3),
-            redacted_text=redact(text, pii) if pii else text,
+            redacted_text=redacted,
             injection=injection.flagged,
             injection_categories=injection.categories,
             action=action,
@@ -91,7 +92,8 @@ class SafetyGuard:
 
     async def outbound(self, text: str, *, written_by_model: bool = False) -> GuardVerdict:
         pii = find_pii(text)
-        moderation = await self.moderator.check(text)
+        redacted = redact(text, pii) if pii else text
+        moderation = await self.moderator.check(redacted)
         leak = self.leaks_prompt(text)
         action: GuardAction = "allow"
         reason = None
@@ -106,7 +108,7 @@ class SafetyGuard:
             pii=pii,
             flagged=moderation.flagged,
             categories=moderation.categories,
-            redacted_text=redact(text, pii) if pii else text,
+            redacted_text=redacted,
             leak=leak,
             action=action,
             reason=reason,

@@ -160,3 +160,9 @@ async def test_no_model_is_offered_a_tool_that_changes_data(runtime_with_model: 
     finally:
         object.__setattr__(pack, "llm_tools", {**listed, "faq": listed["faq"][:-1]})
     assert any("'cancel_order' changes data" in p for p in problems)
+
+
+async def test_pii_the_conversation_never_held_is_never_shown(runtime_with_model: Runtime, script: Script) -> None:
+    script.reply = "You can pay with Alipay or WeChat Pay [1]. You can pay with the card 4111 1111 1111 1111 [1]."
+    written = await writer_of(runtime_with_model).write(knowledge_request("how can I pay?", ("pay", PAYMENT)))
+    assert "Alipay" in written.reply.text and "4111" not in written.reply.text
