@@ -29,7 +29,8 @@ from kefu.core.pipeline import Pipeline
 from kefu.core.protocols import ConversationLocks
 from kefu.core.types import Locale
 from kefu.dialogue.engine import DialogueConfig, FlowEngine
-from kefu.guard.setup import build_guard, build_scrubber
+from kefu.guard.pseudonym import Pseudonymizer
+from kefu.guard.setup import build_guard, build_pseudonymizer, build_scrubber
 from kefu.knowledge.base import PASSAGE_TOKENS, KnowledgeBase, encode_cached, encoder_names
 from kefu.knowledge.library import KnowledgeLibrary
 from kefu.knowledge.tokens import warm_up
@@ -76,6 +77,8 @@ class Runtime:
     registry: ModelRegistry | None = None
     gateway: LlmGateway | None = None
     inflight: set[asyncio.Task[Any]] = field(default_factory=set)  # streamed turns whose client may be gone
+    # HMAC pseudonyms of user ids and addresses, the same as in the logs (the privacy audit uses them).
+    pseudonymize: Pseudonymizer | None = None
 
     async def close(self) -> None:
         if self.inflight:  # turns still running for clients that left: let them finish and be stored
@@ -242,7 +245,8 @@ async def build_runtime(settings: Settings) -> Runtime:
 
     engine = create_engine(settings.resolved_database_url)
     await migrate(engine)
-    guard = build_guard(settings, load_secret(settings.secret_key, settings.data_dir))
+    secret = load_secret(settings.secret_key, settings.data_dir)
+    guard = build_guard(settings, secret)
     closers.append(guard.moderator.close)
     store = SqlConversationStore(engine, build_scrubber(settings))
     knowledge = await build_knowledge(pack, settings, encoder, KnowledgeLibrary(engine))
@@ -361,4 +365,5 @@ async def build_runtime(settings: Settings) -> Runtime:
         reloader=reloader,
         registry=registry,
         gateway=gateway,
+        pseudonymize=build_pseudonymizer(settings, secret),
     )

@@ -162,6 +162,15 @@ def require_role(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
+def actor_of(request: Request) -> str:
+    """Who made an audited change: the signed-in account or the API key's id (never a client address,
+    which is personal data)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or principal.kind == "anonymous":
+        return "api:anonymous"
+    return f"{principal.kind}:{principal.name}"
+
+
 # Every /admin router: an admin session (header or cookie) or an admin-role API key.
 require_admin = require_role("admin")
 SignedIn = Annotated[Principal, Depends(require_role("channel"))]

@@ -77,7 +77,7 @@ async def test_erase_a_user_then_their_next_message_starts_afresh(client: httpx.
         ("erase_user", True),
     ]
     assert entries[1]["subject"] == entries[2]["subject"] == erased.json()["subject"]
-    assert entries[1]["actor"].startswith("api:")
+    assert entries[1]["actor"].startswith("user:test-admin")  # the signed-in admin, never an address
 
 
 async def test_only_an_admin_may_erase(runtime: Runtime) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from kefu.api.deps import RuntimeDep, require_admin
+from kefu.api.deps import RuntimeDep, actor_of, require_admin
 from kefu.api.errors import ApiError
 from kefu.llm.registry import ModelExists, ModelRegistry, RegistryError, UnknownModel
 from kefu.llm.types import ModelVersion
@@ -54,9 +54,6 @@ async def _applied(runtime: Runtime) -> None:
         await runtime.gateway.refresh()
 
 
-def _actor(request: Request) -> str:
-    client = request.client.host if request.client else "unknown"
-    return f"api:{client}"
 
 
 def _refused(exc: RegistryError) -> ApiError:
@@ -89,7 +86,7 @@ async def add_model(body: NewVersion, request: Request, runtime: RuntimeDep) -> 
         notes=body.notes,
     )
     try:
-        await _registry(runtime).add(version, actor=_actor(request))
+        await _registry(runtime).add(version, actor=actor_of(request))
         await _applied(runtime)
     except RegistryError as exc:
         raise _refused(exc) from exc
@@ -99,7 +96,7 @@ async def add_model(body: NewVersion, request: Request, runtime: RuntimeDep) -> 
 @router.post("/models/{name}/promote")
 async def promote_model(name: str, body: Promotion, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     try:
-        before = await _registry(runtime).promote(name, alias=body.alias, actor=_actor(request), percent=body.percent)
+        before = await _registry(runtime).promote(name, alias=body.alias, actor=actor_of(request), percent=body.percent)
         await _applied(runtime)
     except RegistryError as exc:
         raise _refused(exc) from exc
@@ -109,7 +106,7 @@ async def promote_model(name: str, body: Promotion, request: Request, runtime: R
 @router.post("/models/rollback")
 async def rollback_model(body: Rollback, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     try:
-        current, previous = await _registry(runtime).rollback(alias=body.alias, actor=_actor(request))
+        current, previous = await _registry(runtime).rollback(alias=body.alias, actor=actor_of(request))
         await _applied(runtime)
     except RegistryError as exc:
         raise _refused(exc) from exc
@@ -130,7 +127,7 @@ async def experiment_status(runtime: RuntimeDep) -> dict[str, Any]:
 @router.post("/experiments", status_code=201)
 async def start_experiment(body: Experiment, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     try:
-        await _registry(runtime).start_experiment(body.canary, body.percent, actor=_actor(request))
+        await _registry(runtime).start_experiment(body.canary, body.percent, actor=actor_of(request))
         await _applied(runtime)
     except RegistryError as exc:
         raise _refused(exc) from exc
@@ -140,7 +137,7 @@ async def start_experiment(body: Experiment, request: Request, runtime: RuntimeD
 @router.delete("/experiments")
 async def stop_experiment(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     try:
-        name = await _registry(runtime).stop_experiment(actor=_actor(request))
+        name = await _registry(runtime).stop_experiment(actor=actor_of(request))
         await _applied(runtime)
     except RegistryError as exc:
         raise ApiError(409, "no_experiment", str(exc)) from exc

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from kefu.access.tokens import load_secret
-from kefu.api.deps import RuntimeDep, require_admin
+from kefu.api.deps import RuntimeDep, actor_of, require_admin
 from kefu.api.errors import ApiError
 from kefu.api.schemas import ERRORS, ID_PATTERN
 from kefu.guard.pseudonym import Pseudonymizer
@@ -52,12 +52,12 @@ class PurgeIn(BaseModel):
 
 def _pseudonymizer(runtime: Runtime) -> Pseudonymizer:
     # The servers' own pseudonyms, so an audit subject matches the user's pseudonym in logs and metrics.
+    if runtime.pseudonymize is not None:
+        return runtime.pseudonymize
     settings = runtime.settings
     return build_pseudonymizer(settings, load_secret(settings.secret_key, settings.data_dir))
 
 
-def _actor(request: Request) -> str:
-    return f"api:{request.client.host if request.client else 'unknown'}"
 
 
 @router.post("/erase", responses=ERRORS)
@@ -68,13 +68,13 @@ async def erase(body: EraseIn, request: Request, runtime: RuntimeDep) -> dict[st
     pseudonymize = _pseudonymizer(runtime)
     if body.user_id is not None:
         erasure = await erase_user(
-            runtime.engine, body.user_id, pseudonymize, actor=_actor(request), dry_run=body.dry_run
+            runtime.engine, body.user_id, pseudonymize, actor=actor_of(request), dry_run=body.dry_run
         )
     else:
         conversation_id = body.conversation_id or ""
         async with runtime.pipeline.locks.hold(conversation_id):  # never between a turn's load and its commit
             erasure = await erase_conversation(
-                runtime.engine, conversation_id, pseudonymize, actor=_actor(request), dry_run=body.dry_run
+                runtime.engine, conversation_id, pseudonymize, actor=actor_of(request), dry_run=body.dry_run
             )
     return erasure.to_dict()
 
@@ -85,7 +85,7 @@ async def purge_expired_now(body: PurgeIn, request: Request, runtime: RuntimeDep
     days = body.older_than_days if body.older_than_days is not None else runtime.settings.retention_days
     if days < 1:
         raise ApiError(409, "retention_off", "retention is off (KEFU_RETENTION_DAYS=0): give 'older_than_days'")
-    erasure = await purge(runtime.engine, days, now=datetime.now(UTC), actor=_actor(request), dry_run=body.dry_run)
+    erasure = await purge(runtime.engine, days, now=datetime.now(UTC), actor=actor_of(request), dry_run=body.dry_run)
     return erasure.to_dict()
 
 
