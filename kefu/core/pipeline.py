@@ -215,7 +215,8 @@ class Pipeline:
         models_allowed = not verdict.injection and verdict.action in ("allow", "flag")
         if models_allowed and self.arbiter is not None and self.arbiter.wants(parse):
             with self._timed("intent_llm"):
-                chosen = await self.arbiter.choose(message.text, parse.ranking)
+                # A model never gets the customer's PII: the redacted text is enough to choose an intent.
+                chosen = await self.arbiter.choose(verdict.redacted_text or message.text, parse.ranking)
             if chosen is not None:
                 events.append(Event("intent_arbitrated", {"from": parse.intent.name, "to": chosen.name}, mid))
                 parse = replace(parse, intent=chosen)

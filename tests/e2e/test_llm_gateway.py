@@ -141,7 +141,7 @@ def test_a_promotion_applies_on_the_next_turn_and_a_rollback_undoes_it(llm_serve
     assert ask(llm_server, QUESTION_EN)["model"]["variant"] == "stable"
     audit = admin.get("/admin/models/audit").json()["audit"]
     assert [a["action"] for a in audit[:2]] == ["rollback", "promote"]
-    assert audit[0]["actor"].startswith("api:")
+    assert audit[0]["actor"].startswith("user:e2e-admin")
     listed = admin.get("/admin/models").json()
     assert listed["aliases"]["stable"]["name"] == "local"
     assert {v["name"] for v in listed["versions"]} >= {"local", "dead-v2"}
