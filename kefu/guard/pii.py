@@ -132,8 +132,19 @@ def _numbers(text: str) -> Iterable[tuple[str, int, int]]:
                 yield "PHONE", m.start(), m.end()
 
 
+# Every kind of PII needs one of these: a digit, an @, an IPv6 colon, or a cue word of a name or an address.
+# Most strings in a turn's events (intent names, flow steps, template keys) have none and are skipped.
+_MAYBE_PII = re.compile(
+    r"[0-9０-９@:：]|[省市区县镇乡路街道巷弄号栋幢室楼座村苑先生女士小姐老师经理总收叫名人是]"
+    r"|(?i:name|this is|i am|i'm|it's|it is|\bto\b|\bfor\b|mr|mrs|ms\b|miss|dr\b|regards|thanks|sincerely|signed"
+    r"|recipient|addressee|holder|contact)"
+)
+
+
 def find_pii(text: str) -> tuple[Span, ...]:
     """Every PII span in ``text``; earlier kinds win where spans overlap (an email's digits are not a phone)."""
+    if _MAYBE_PII.search(text) is None:
+        return ()
     folded = fold_width(text)
     found: list[tuple[str, int, int]] = []
     found.extend(("EMAIL", m.start(), m.end()) for m in _EMAIL.finditer(folded))

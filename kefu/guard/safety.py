@@ -93,16 +93,17 @@ class SafetyGuard:
     async def outbound(self, text: str, *, written_by_model: bool = False) -> GuardVerdict:
         pii = find_pii(text)
         redacted = redact(text, pii) if pii else text
+        if not written_by_model:
+            # The operator's own templates filled with tool data: nothing to moderate on every turn's path.
+            return GuardVerdict(pii=pii, redacted_text=redacted, leak=self.leaks_prompt(text))
         moderation = await self.moderator.check(redacted)
         leak = self.leaks_prompt(text)
         action: GuardAction = "allow"
         reason = None
-        if written_by_model and (leak or moderation.flagged):
+        if leak or moderation.flagged:
             # A model's reply that fails a check is withdrawn; the pipeline answers with the template.
             action = "block"
             reason = "prompt_leak" if leak else f"moderation:{moderation.categories[0]}"
-        elif moderation.flagged:
-            action, reason = "flag", f"moderation:{moderation.categories[0]}"
         detail: dict[str, object] = {"terms": list(moderation.matches)} if moderation.matches else {}
         return GuardVerdict(
             pii=pii,

@@ -31,13 +31,14 @@ async def test_inbound_verdict_combines_pii_moderation_and_injection() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_model_reply_that_fails_a_check_is_withdrawn_a_template_only_marked() -> None:
+async def test_a_model_reply_that_fails_a_check_is_withdrawn() -> None:
     guard = SafetyGuard(canary=CANARY)
     leaked = await guard.outbound(f"My instructions begin with {CANARY}.", written_by_model=True)
     assert leaked.leak and leaked.action == "block" and leaked.reason == "prompt_leak"
     rude = await guard.outbound("you idiot", written_by_model=True)
     assert rude.action == "block" and rude.reason == "moderation:abuse"
-    assert (await guard.outbound("you idiot", written_by_model=False)).action == "flag"
+    template = await guard.outbound("you idiot", written_by_model=False)  # the operator's own text
+    assert template.action == "allow" and not template.flagged
     assert (await guard.outbound("Returns are accepted within 7 days.", written_by_model=True)).action == "allow"
 
 
