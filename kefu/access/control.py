@@ -24,7 +24,7 @@ from kefu.access.keys import key_id, matches
 from kefu.access.passwords import hash_password, needs_rehash, verify_password
 from kefu.access.principals import Principal, Role, anonymous
 from kefu.access.ratelimit import Buckets, MemoryBuckets, RateLimited, RedisBuckets, Rule
-from kefu.access.tokens import InvalidToken, SessionTokens, load_secret, looks_like_jwt
+from kefu.access.tokens import InvalidToken, SessionTokens, derived_secret, load_secret, looks_like_jwt
 from kefu.config import Settings
 
 TOUCH_EVERY_S = 60.0  # a key's last_used_at is written at most this often
@@ -64,9 +64,10 @@ class Limits:
         )
 
 
-def _opaque(text: str) -> str:
-    # Bucket names hold user ids and addresses; the store only needs them told apart.
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+def _opaque(text: str, key: bytes = b"") -> str:
+    # Bucket names hold user ids and addresses; the store (Redis) only needs them told apart, and with a
+    # keyed hash a name in Redis cannot be checked against a guessed phone number or address.
+    return hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
 class AccessControl:
@@ -79,7 +80,9 @@ class AccessControl:
         env_keys: Sequence[str] = (),
         cache_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        bucket_key: bytes = b"",
     ) -> None:
+        self.bucket_key = bucket_key
         self.store = store
         self.tokens = tokens
         self.buckets = buckets
@@ -174,7 +177,7 @@ class AccessControl:
         return self.limits.per_user is not None
 
     async def _take(self, kind: Literal["key", "user", "login", "login-address"], identity: str, rule: Rule) -> None:
-        verdict = await self.buckets.take(f"{kind}:{_opaque(identity)}", rule)
+        verdict = await self.buckets.take(f"{kind}:{_opaque(identity, self.bucket_key)}", rule)
         if not verdict.allowed:
             raise RateLimited(verdict.retry_after_s, "login" if kind.startswith("login") else kind)
 
@@ -184,11 +187,13 @@ class AccessControl:
 
 def build_access(settings: Settings, engine: AsyncEngine) -> AccessControl:
     buckets: Buckets = RedisBuckets(Redis.from_url(settings.redis_url)) if settings.redis_url else MemoryBuckets()
+    secret = load_secret(settings.secret_key, settings.data_dir)
     return AccessControl(
         AccessStore(engine),
-        SessionTokens(load_secret(settings.secret_key, settings.data_dir), settings.session_ttl_s),
+        SessionTokens(secret, settings.session_ttl_s),
         buckets,
         Limits.from_settings(settings),
         settings.api_keys,
         settings.auth_cache_s,
+        bucket_key=derived_secret(secret, "rate-buckets"),
     )

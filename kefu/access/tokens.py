@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -80,6 +82,12 @@ class SessionTokens:
             datetime.fromtimestamp(expires, UTC),
             str(claims["jti"]),
         )
+
+
+def derived_secret(secret: bytes, purpose: str) -> bytes:
+    """One key per purpose from the server's secret (pseudonyms, the prompt canary, rate-limit bucket names),
+    so none of them reveals the session signing key or another purpose's key."""
+    return hmac.new(secret, f"kefu:{purpose}".encode(), hashlib.sha256).digest()
 
 
 def load_secret(configured: str, data_dir: Path) -> bytes:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
+from kefu.access.tokens import derived_secret
 from kefu.config import Settings
 from kefu.guard.injection import InjectionDetector
 from kefu.guard.moderation import HttpModerator, LexiconModerator, Moderator
 from kefu.guard.pseudonym import Pseudonymizer
 from kefu.guard.safety import DEFAULT_MODERATION_ACTIONS, SafetyGuard, SafetyPolicy
 from kefu.guard.storage import PayloadScrubber, Sealer
-
-
-def derived_secret(secret: bytes, purpose: str) -> bytes:
-    """One secret per purpose from the server's secret, so a pseudonym never reveals the signing key."""
-    return hmac.new(secret, f"kefu:{purpose}".encode(), hashlib.sha256).digest()
 
 
 def prompt_canary(secret: bytes) -> str:
