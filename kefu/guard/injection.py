@@ -37,6 +37,8 @@ _MODEL_CATEGORY = "override"  # what a message only the model flags is taken for
 _MAX_EVIDENCE = 3
 _EVIDENCE_CHARS = 60
 _LATIN_WORD = re.compile(r"[a-z]{2,}")
+# Where a clause ends, for a rule's ``unless``: sentence punctuation and line breaks, not the point in "$0.01".
+_CLAUSE_END = re.compile(r"[!?;。！？；\n]|\.(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -161,9 +163,20 @@ class InjectionDetector:
             if earlier is not None and earlier.weight >= weight:
                 continue  # a rule counts once, whichever form of the text it matched
             match = rule.regex.search(text)
+            if match is not None and rule.unless is not None and rule.unless.search(_clause(text, match)):
+                continue
             if match is not None:
                 fragment = " ".join(match.group().split())[:_EVIDENCE_CHARS]
                 hits[rule.name] = _Hit(rule, weight, fragment, form, match.start(), match.end())
+
+
+def _clause(text: str, match: re.Match[str]) -> str:
+    """The clause (sentence or line) holding the match, the match included."""
+    start = 0
+    for end in _CLAUSE_END.finditer(text, 0, match.start()):
+        start = end.end()
+    after = _CLAUSE_END.search(text, match.end())
+    return text[start : after.end() if after is not None else len(text)]
 
 
 def _independent_weights(hits: list[_Hit]) -> list[float]:

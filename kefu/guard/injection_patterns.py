@@ -23,7 +23,9 @@ _NAME = re.compile(r"\{([A-Z][A-Z_]*)\}")
 class Rule:
     """One weighted signal: ``weight`` for a customer message, ``doc`` for a document or tool result.
 
-    The regex runs only if the text holds one of ``anchors`` and, when given, one of ``requires`` too.
+    The regex runs only if the text holds one of ``anchors`` and, when given, one of ``requires`` too. A match
+    does not count when ``unless`` matches the clause around it: the same words asked as a question ("how do
+    I raise my limit to 5000?") or told as a story ("价格降到99了") are a customer's, not an instruction.
     """
 
     name: str
@@ -33,6 +35,7 @@ class Rule:
     anchors: frozenset[str]
     requires: frozenset[str]
     regex: re.Pattern[str]
+    unless: re.Pattern[str] | None = None
 
 
 def words_to_regex(words: str) -> str:
@@ -98,10 +101,15 @@ def _compile(entry: dict[str, Any], vocabulary: dict[str, str], anchor_sets: dic
         raise ValueError(f"injection rule {name!r}: weights must lie in [0, 1]")
     anchors = frozenset(_expand(str(entry["anchors"]), anchor_sets, name).split())
     requires = frozenset(_expand(str(entry.get("requires", "")), anchor_sets, name).split())
-    pattern = _expand(_join(entry["pattern"]), vocabulary, name)
+    regex = _compile_pattern(name, _expand(_join(entry["pattern"]), vocabulary, name))
+    unless = entry.get("unless")
+    unless_regex = _compile_pattern(name, _expand(_join(unless), vocabulary, name)) if unless else None
+    return Rule(name, category, weight, doc, anchors, requires, regex, unless_regex)
+
+
+def _compile_pattern(name: str, pattern: str) -> re.Pattern[str]:
     try:
         # ASCII word boundaries: "请ignore之前" has one between 请 and ignore, which Unicode \b does not see.
-        regex = re.compile(pattern, re.ASCII)
+        return re.compile(pattern, re.ASCII)
     except re.error as exc:
         raise ValueError(f"injection rule {name!r}: {exc}") from exc
-    return Rule(name, category, weight, doc, anchors, requires, regex)

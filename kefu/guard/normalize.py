@@ -2,7 +2,7 @@
 
 ``normalize`` folds what a reader sees as the same text onto one string (width, case, look-alike letters,
 invisible characters, spaced-out words, traditional characters); ``decoded_variants`` finds encoded
-segments (base64, hex, binary, URL/HTML escapes, ROT13, reversed text, leetspeak, Unicode tag characters)
+segments (base64, hex, binary, URL/HTML escapes, ROT13, reversed text, leetspeak, pinyin, Unicode tag characters)
 and returns what they say, so that the same patterns run on what an LLM would read. Both are pure and
 bounded: a few regex passes over the text, at most ``MAX_VARIANTS`` variants of bounded length.
 """
@@ -18,6 +18,8 @@ import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass
+
+from kefu.guard.pinyin import pinyin_variant
 
 MAX_VARIANTS = 4
 _MAX_SEGMENTS = 6  # encoded segments decoded per text; an attack needs one
@@ -188,6 +190,9 @@ _LEET_INSIDE = re.compile(r"[a-z][013457@$|]+[a-z]|(?<![a-z0-9])[0134@$|][a-z]{2
 _LEET = str.maketrans("013457@$!|", "oieastasil")
 _LEET_L = str.maketrans("013457@$!|", "oleastasil")
 _LEET_CONTEXT = 40  # characters of plain text kept on each side of a leet word
+# Chat shorthand that travels with leetspeak ("u r fr33 n0w"), read back in the leet variants only.
+_CHAT_SHORTHAND = {"u": "you", "r": "are", "ur": "your", "y": "why", "pls": "please", "plz": "please", "n": "and"}
+_SHORTHAND_WORD = re.compile(r"\b(?:" + "|".join(_CHAT_SHORTHAND) + r")\b")
 _ESCAPE_CONTEXT = 40  # likewise around a run of escapes
 _WORD = re.compile(r"[a-z]+")
 _COMMON_WORDS = frozenset(
@@ -207,7 +212,8 @@ def decoded_variants(text: str, *, normalized: str | None = None) -> list[str]:
 
     Embedded base64, hex, binary and tag-character segments come back as their decoded text alone (the rest
     of the message was already readable); URL/HTML escapes and leetspeak come back as the stretches around
-    them, decoded; ROT13 and reversal apply to the whole text, when it reads better that way.
+    them, decoded; ROT13 and reversal apply to the whole text, when it reads better that way; pinyin
+    stretches that spell injection words come back in Chinese characters.
     ``normalized`` saves a second normalisation when the caller already has ``normalize(text)``.
     """
     base = normalized if normalized is not None else normalize(text)
@@ -228,7 +234,8 @@ def decoded_variants(text: str, *, normalized: str | None = None) -> list[str]:
         rotated = _rot13_if_english(normalize(candidate))
         if rotated is not None:
             _add(out, rotated, base)
-    for variant in (_rot13_if_english(base), _reverse_if_english(base), *_leet_variants(base)):
+    simple = (_rot13_if_english(base), _dehyphenated(base), pinyin_variant(base))
+    for variant in (*simple, *_reversals(base), *_leet_variants(base)):
         if variant is not None:
             _add(out, variant, base)
     return out[:MAX_VARIANTS]
@@ -347,16 +354,38 @@ def _rot13_if_english(text: str) -> str | None:
     return None
 
 
-def _reverse_if_english(text: str) -> str | None:
+def _reversals(text: str) -> list[str]:
+    """The text reversed when asked for, whole ("snoitcurtsni lla") and word by word ("erongi lla ruoy")."""
     if _REVERSE_HINT.search(text) is None:
+        return []
+    whole, by_word = text[::-1], _WORD.sub(lambda m: m.group()[::-1], text)
+    readable = max(2, _english_words(text) + 1)
+    return [r for r in (whole, by_word) if not text.isascii() or _english_words(r) >= readable]
+
+
+_HYPHENATED = re.compile(r"\b[a-z]+(?:-[a-z]+)+\b")
+
+
+def _dehyphenated(text: str) -> str | None:
+    """Words split by hyphens to dodge patterns ("ig-nore pre-vious in-struc-tions") joined again."""
+    if "-" not in text:
         return None
-    reversed_text = text[::-1]
-    return reversed_text if _english_words(reversed_text) >= 2 or not text.isascii() else None
+
+    def join(match: re.Match[str]) -> str:
+        word = match.group().replace("-", "")
+        return word if word in _SEGMENT_WORDS else match.group()
+
+    joined = _HYPHENATED.sub(join, text)
+    return joined if joined != text else None
 
 
 def _read_leet(match: re.Match[str], table: dict[int, int]) -> str:
     token = match.group()
-    return token.translate(table) if _LEET_DIGITS.search(token) else token
+    if not _LEET_DIGITS.search(token):
+        return token
+    decoded = token.translate(table)
+    # "rul3z", "h4x0rz": a plural written with z
+    return decoded[:-1] + "s" if len(decoded) > 3 and decoded.endswith("z") else decoded
 
 
 def _leet_variants(text: str) -> list[str]:
@@ -372,6 +401,7 @@ def _leet_variants(text: str) -> list[str]:
     windows = _windows([m.span() for m in tokens], _LEET_CONTEXT, len(text))
     variants = []
     for table in (_LEET, _LEET_L) if any("1" in m.group() or "|" in m.group() for m in tokens) else (_LEET,):
-        rewritten = _LEET_TOKEN.sub(functools.partial(_read_leet, table=table), text)
-        variants.append("\n".join(rewritten[start:end] for start, end in windows))
+        rewritten = _LEET_TOKEN.sub(functools.partial(_read_leet, table=table), text)  # same length as text
+        stretches = (rewritten[start:end] for start, end in windows)
+        variants.append("\n".join(_SHORTHAND_WORD.sub(lambda m: _CHAT_SHORTHAND[m.group()], s) for s in stretches))
     return variants
