@@ -2,10 +2,12 @@
 
 * PII: recall and precision per type, and the share of non-PII numbers (orders, prices, dates, tracking
   numbers, model numbers) left intact.
-* Prompt injection: share of attacks flagged (TPR) and of benign look-alike messages flagged (FPR).
+* Prompt injection: share of attacks flagged (TPR) and of benign look-alike messages flagged (FPR), for the
+  rules + n-gram model alone and with the semantic check (what the server runs).
 * Moderation: recall and precision per category (lexicons only), and clean messages flagged.
 * Latency: what the whole inbound guard (PII + moderation lexicons + injection) adds to a message, over every
-  message of every set, one thread.
+  message of every set, one thread; the sentence embedding the semantic check reads is the NLU's own (one per
+  message either way), so it is timed apart.
 
 Usage::
 
@@ -30,9 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from kefu.guard.evaluation import read_jsonl, score_binary, score_categories, score_pii  # noqa: E402
 from kefu.guard.injection import InjectionDetector  # noqa: E402
+from kefu.guard.injection_semantic import SemanticInjection  # noqa: E402
 from kefu.guard.moderation import LexiconModerator  # noqa: E402
 from kefu.guard.pii import find_pii  # noqa: E402
 from kefu.guard.safety import SafetyGuard  # noqa: E402
+from kefu.nlu.encoder import RecentVectors, UseEncoder  # noqa: E402
 
 
 def _split(data: Path, name: str, split: str) -> list[dict[str, Any]]:
@@ -45,6 +49,8 @@ def _by_language(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
 
 def measure(data: Path) -> dict[str, Any]:
     injection = InjectionDetector()
+    encoder = RecentVectors(UseEncoder(), size=100_000)
+    full = SafetyGuard(injection=injection, semantic=(SemanticInjection.load(), encoder))
     lexicon = LexiconModerator()
     results: dict[str, Any] = {}
     for split in ("dev", "test"):
@@ -53,10 +59,11 @@ def measure(data: Path) -> dict[str, Any]:
         mod_rows = _split(data, "moderation", split)
         pii = score_pii(pii_rows, find_pii)
         inj = {
-            lang: score_binary(_by_language(inj_rows, lang), lambda t: injection.check(t).flagged)
+            lang: score_binary(_by_language(inj_rows, lang), lambda t: full.check_injection(t).flagged)
             for lang in ("zh", "en")
         }
-        inj["all"] = score_binary(inj_rows, lambda t: injection.check(t).flagged)
+        inj["all"] = score_binary(inj_rows, lambda t: full.check_injection(t).flagged)
+        inj["rules_only"] = score_binary(inj_rows, lambda t: injection.check(t).flagged)
         mod = score_categories(mod_rows, lambda t: lexicon.check(t).categories)
         results[split] = {
             "pii": {k: v for k, v in pii.items() if k not in ("misses", "false_alarms")},
@@ -73,12 +80,22 @@ def measure(data: Path) -> dict[str, Any]:
         for n in ("pii", "injection", "moderation")
         for r in _split(data, n, split)
     ]
-    results["latency"] = asyncio.run(_latency(texts))
+    results["latency"] = asyncio.run(_latency(texts, full))
+    encode = []
+    fresh = UseEncoder()
+    for text in texts[:500]:
+        started = time.perf_counter()
+        fresh.encode([text])
+        encode.append((time.perf_counter() - started) * 1000)
+    results["latency"]["embedding_shared_with_nlu_p50_ms"] = round(statistics.median(encode), 3)
     return results
 
 
-async def _latency(texts: list[str]) -> dict[str, Any]:
-    guard = SafetyGuard()
+async def _latency(texts: list[str], guard: SafetyGuard) -> dict[str, Any]:
+    """The guard with every message's embedding already made (the NLU makes it in any case)."""
+    if guard.semantic is not None:
+        for text in texts:  # the NLU's embedding of each message, made before the guard reads it
+            guard.semantic[1].encode([text])
     for text in texts[:50]:  # warm the regex caches
         await guard.inbound(text)
     times = []
@@ -110,7 +127,7 @@ def main() -> None:
         r = results[split]
         pii = ", ".join(f"{t} {v['recall']}/{v['precision']}" for t, v in r["pii"]["per_type"].items())
         print(f"[{split}] PII recall/precision: {pii}; non-PII intact {r['pii']['keep_intact']}")
-        for lang in ("zh", "en", "all"):
+        for lang in ("zh", "en", "all", "rules_only"):
             i = r["injection"][lang]
             print(f"[{split}] injection {lang}: TPR {i['tpr']} ({i['attacks']}), FPR {i['fpr']} ({i['benign']})")
         m = r["moderation"]

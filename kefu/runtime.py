@@ -41,13 +41,14 @@ from kefu.llm.tokens import QwenTokens
 from kefu.llm.types import ModelVersion
 from kefu.nlu.arbiter import LlmIntentArbiter
 from kefu.nlu.dataset import OOS_LABEL
-from kefu.nlu.encoder import MiniLmEncoder, SentenceEncoder, UseEncoder, make_encoder
+from kefu.nlu.encoder import MiniLmEncoder, RecentVectors, SentenceEncoder, UseEncoder, make_encoder
 from kefu.nlu.entities import build_extractor
 from kefu.nlu.model_store import ModelFormatError, load_model
 from kefu.nlu.pack_models import load_or_train
 from kefu.nlu.reload import ModelReloader, ModelSource, pointer_path
 from kefu.nlu.service import NluService
 from kefu.obs.metrics import Metrics
+from kefu.obs.queue import watch_handoff_queue
 from kefu.packs.loader import Pack, PackError, check_pack, load_pack
 from kefu.respond.llm_writer import GroundedLlmWriter, WriterSafety
 from kefu.respond.template_responder import TemplateResponder
@@ -238,7 +239,7 @@ async def purge_periodically(engine: AsyncEngine, days: int, every_s: float = 36
 
 async def build_runtime(settings: Settings) -> Runtime:
     pack = load_pack(settings.pack, settings.resolved_training_data_dir)
-    encoder = UseEncoder()
+    encoder = RecentVectors(UseEncoder())  # the guard and the NLU embed each message once between them
     nlu = build_understanding(pack, settings, encoder)
     warm_up()
     closers: list[Callable[[], Any]] = []
@@ -246,7 +247,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings.resolved_database_url)
     await migrate(engine)
     secret = load_secret(settings.secret_key, settings.data_dir)
-    guard = build_guard(settings, secret)
+    guard = build_guard(settings, secret, encoder)
     closers.append(guard.moderator.close)
     store = SqlConversationStore(engine, build_scrubber(settings))
     knowledge = await build_knowledge(pack, settings, encoder, KnowledgeLibrary(engine))
@@ -287,7 +288,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         locks = InProcessLocks(settings.lock_timeout_s)
 
     responder = TemplateResponder(pack.templates, settings.default_locale)
-    metrics = Metrics(pack.intents)
+    metrics = Metrics.for_pack(pack)
     arbiter = None
     if settings.intent_llm_fallback:
         arbiter = LlmIntentArbiter(
@@ -342,6 +343,8 @@ async def build_runtime(settings: Settings) -> Runtime:
         writer=writer,
         deadline_s=settings.turn_deadline_s,
     )
+    queue_watcher = asyncio.create_task(watch_handoff_queue(engine, metrics), name="kefu-handoff-queue")
+    closers.append(partial(stop_task, queue_watcher))
     if settings.retention_days:
         purger = asyncio.create_task(purge_periodically(engine, settings.retention_days), name="kefu-retention")
         closers.append(partial(stop_task, purger))

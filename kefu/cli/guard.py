@@ -13,12 +13,14 @@ from kefu.cli.common import cli_settings, console, fail
 from kefu.guard.injection import InjectionDetector
 from kefu.guard.moderation import Moderator
 from kefu.guard.pii import find_pii, redact
-from kefu.guard.setup import build_moderator
+from kefu.guard.safety import SafetyGuard
+from kefu.guard.setup import build_moderator, semantic_check
+from kefu.nlu.encoder import RecentVectors, UseEncoder
 
 app = typer.Typer(help="Safety checks: PII redaction, prompt injection, moderation.", no_args_is_help=True)
 
 
-async def _check_lines(source: TextIO, out: TextIO, moderator: Moderator, injection: InjectionDetector) -> int:
+async def _check_lines(source: TextIO, out: TextIO, moderator: Moderator, guard: SafetyGuard) -> int:
     """Writes one verdict per good line, in order; a bad line is reported on stderr and skipped. Returns
     how many lines were bad."""
     bad = 0
@@ -43,7 +45,7 @@ async def _check_lines(source: TextIO, out: TextIO, moderator: Moderator, inject
             "text": text,
             "redacted": redacted,
             "pii": [{"type": s.type, "start": s.start, "end": s.end} for s in spans],
-            "injection": injection.check(text).flagged,
+            "injection": guard.check_injection(text).flagged,
             "moderation": {"flagged": moderation.flagged, "categories": list(moderation.categories)},
         }
         out.write(json.dumps(verdict, ensure_ascii=False) + "\n")
@@ -62,11 +64,15 @@ def check(
     if not external:
         settings = settings.model_copy(update={"moderation_url": ""})
     moderator = build_moderator(settings)
-    injection = InjectionDetector(settings.injection_threshold)
+    # The server's injection check: rules, n-gram model and the sentence-embedding model.
+    guard = SafetyGuard(
+        injection=InjectionDetector(settings.injection_threshold),
+        semantic=semantic_check(RecentVectors(UseEncoder())),
+    )
 
     async def run() -> int:
         try:
-            return await _check_lines(sys.stdin, sys.stdout, moderator, injection)
+            return await _check_lines(sys.stdin, sys.stdout, moderator, guard)
         finally:
             await moderator.close()
 

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kefu.core.types import GUARD_ACTIONS, GuardAction, GuardVerdict, Span
-from kefu.guard.injection import InjectionDetector
+from kefu.guard.injection import InjectionDetector, InjectionVerdict
+from kefu.guard.injection_semantic import SemanticInjection
 from kefu.guard.moderation import LexiconModerator, ModerationVerdict, Moderator
 from kefu.guard.pii import find_pii, redact
+from kefu.nlu.encoder import SentenceEncoder
 
 # Safe defaults: what needs a person goes to one; what no shop answers is refused; rudeness is only marked.
 DEFAULT_MODERATION_ACTIONS: dict[str, GuardAction] = {
@@ -58,9 +60,11 @@ class SafetyGuard:
         injection: InjectionDetector | None = None,
         policy: SafetyPolicy | None = None,
         canary: str = "",
+        semantic: tuple[SemanticInjection, SentenceEncoder] | None = None,
     ) -> None:
         self.moderator = moderator or Moderator(LexiconModerator())
         self.injection = injection or InjectionDetector()
+        self.semantic = semantic
         self.policy = policy or SafetyPolicy()
         self.canary = canary
 
@@ -68,7 +72,7 @@ class SafetyGuard:
         pii = find_pii(text)
         redacted = redact(text, pii) if pii else text
         moderation = await self.moderator.check(redacted)  # an external service never sees the PII
-        injection = self.injection.check(text)
+        injection = self.check_injection(text)
         action, reason = self.policy.decide(moderation.categories, injection.flagged)
         detail: dict[str, object] = {}
         if moderation.matches:
@@ -126,6 +130,18 @@ class SafetyGuard:
             return False
         verdict: ModerationVerdict = self.moderator.lexicon.check(sentence)
         return not verdict.flagged
+
+    def check_injection(self, text: str) -> InjectionVerdict:
+        """The rules and the n-gram model; when they pass a message, its meaning (the sentence embedding,
+        which the NLU step reuses) gets the last word."""
+        verdict = self.injection.check(text)
+        if verdict.flagged or self.semantic is None or not text.strip():
+            return verdict
+        model, encoder = self.semantic
+        probability = model.probability(encoder.encode([text])[0])
+        if probability < model.threshold:
+            return verdict
+        return InjectionVerdict(True, round(probability, 3), ("semantic",), (f"semantic model {probability:.2f}",))
 
     def document_suspicious(self, text: str) -> bool:
         """A passage or tool result that addresses the model with instructions (a third party wrote it)."""

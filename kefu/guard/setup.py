@@ -5,10 +5,12 @@ from __future__ import annotations
 from kefu.access.tokens import derived_secret
 from kefu.config import Settings
 from kefu.guard.injection import InjectionDetector
+from kefu.guard.injection_semantic import SemanticInjection
 from kefu.guard.moderation import HttpModerator, LexiconModerator, Moderator
 from kefu.guard.pseudonym import Pseudonymizer
 from kefu.guard.safety import DEFAULT_MODERATION_ACTIONS, SafetyGuard, SafetyPolicy
 from kefu.guard.storage import PayloadScrubber, Sealer
+from kefu.nlu.encoder import SentenceEncoder
 
 
 def prompt_canary(secret: bytes) -> str:
@@ -31,7 +33,9 @@ def build_moderator(settings: Settings) -> Moderator:
     return Moderator(LexiconModerator(settings.moderation_terms), external)
 
 
-def build_guard(settings: Settings, secret: bytes) -> SafetyGuard:
+def build_guard(settings: Settings, secret: bytes, encoder: SentenceEncoder | None = None) -> SafetyGuard:
+    """``encoder``: the NLU's sentence encoder (a ``RecentVectors``, so a message is embedded once a turn);
+    with it the semantic injection check runs too."""
     policy = SafetyPolicy(
         moderation_actions={**DEFAULT_MODERATION_ACTIONS, **settings.moderation_actions},
         injection_action=settings.injection_action,
@@ -41,7 +45,15 @@ def build_guard(settings: Settings, secret: bytes) -> SafetyGuard:
         injection=InjectionDetector(settings.injection_threshold),
         policy=policy,
         canary=prompt_canary(secret),
+        semantic=semantic_check(encoder),
     )
+
+
+def semantic_check(encoder: SentenceEncoder | None) -> tuple[SemanticInjection, SentenceEncoder] | None:
+    if encoder is None:
+        return None
+    model = SemanticInjection.load()
+    return (model, encoder) if model.encoder == encoder.name else None
 
 
 def build_scrubber(settings: Settings) -> PayloadScrubber:

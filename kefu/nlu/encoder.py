@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -65,6 +66,32 @@ class MiniLmEncoder:
                 rows = order[start : start + 32]
                 out[rows] = _embed(self._tokenizer, self._model, [texts[i] for i in rows], self._max_tokens).numpy()
         return out
+
+
+class RecentVectors:
+    """Remembers the vectors of the last few single texts, so that steps of one turn that embed the same
+    message (the guard's semantic injection check, then the NLU) pay for it once. Batches pass through."""
+
+    def __init__(self, inner: SentenceEncoder, size: int = 256) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self._size = size
+        self._recent: OrderedDict[str, Vectors] = OrderedDict()
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        if len(texts) != 1:
+            return self.inner.encode(texts)
+        text = texts[0]
+        found = self._recent.get(text)
+        if found is None:
+            found = self.inner.encode(texts)
+            self._recent[text] = found
+            if len(self._recent) > self._size:
+                self._recent.popitem(last=False)
+        else:
+            self._recent.move_to_end(text)
+        return found
 
 
 def make_encoder(name: str, threads: int = 1) -> SentenceEncoder:
