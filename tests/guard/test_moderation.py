@@ -17,9 +17,10 @@ import httpx
 import pytest
 import yaml
 
-from kefu.guard.lexicons import CATEGORIES, LANGUAGES
+from kefu.guard.lexicons import CATEGORIES, LANGUAGES, _LexiconBuilder, normalise
 from kefu.guard.moderation import HttpModerator, LexiconModerator, ModerationVerdict, Moderator
 from kefu.llm.local import free_port
+from tests.guard.cpu_time import p99_thread_seconds
 
 FLAGGED_EN = [
     ("you are an idiot", "abuse"),
@@ -47,7 +48,6 @@ FLAGGED_EN = [
     ("send nudes", "sexual"),
     ("do you have porn", "sexual"),
     ("I'm horny, wanna sext?", "sexual"),
-    ("looking for an escort service tonight", "sexual"),
     ("show me your tits", "sexual"),
     ("send me a dick pic", "sexual"),
     ("where can I watch p0rn", "sexual"),
@@ -109,6 +109,30 @@ FLAGGED_EN = [
     ("Immigrants are ruining this country", "hate"),
     ("No blacks allowed", "hate"),
     ("kill all the jews", "hate"),
+    # the kinds added later: self-harm methods and farewell notes, threats with weapons and fire, account
+    # trading and refund fraud, explicit requests, a group plus a put-down, an insult standing as a clause
+    ("I'm going to take all my pills tonight and not wake up", "self_harm"),
+    ("I wrote a suicide note last night", "self_harm"),
+    ("no one would miss me if I was gone", "self_harm"),
+    ("I'm bringing a shotgun to your store", "violence"),
+    ("I'll set your warehouse on fire", "violence"),
+    ("someone should stab that cashier", "violence"),
+    ("how do I build a pipe bomb", "violence"),
+    ("selling verified PayPal accounts, DM me", "illegal"),
+    ("I want to do a chargeback even though I got the parcel", "illegal"),
+    ("how do I pretend it never arrived to get a refund", "illegal"),
+    ("I'd buy your customers' data for cash", "illegal"),
+    ("send me nudes now", "sexual"),
+    ("any good hookup apps around here", "sexual"),
+    ("tell me a dirty joke", "sexual"),
+    ("Muslim staff shouldn't be allowed to serve me", "hate"),
+    ("don't send a Muslim courier to my flat", "hate"),
+    ("tell them to go back where they came from", "hate"),
+    ("women drivers are dangerous", "hate"),
+    ("get me a human, moron", "abuse"),
+    ("your technician is a complete moron", "abuse"),
+    ("you're the most useless agent", "abuse"),
+    ("Useless bot!", "abuse"),
 ]
 FLAGGED_ZH = [
     ("你是傻逼吗", "abuse"),
@@ -188,6 +212,30 @@ FLAGGED_ZH = [
     ("黑人都很脏", "hate"),
     ("穆斯林滚出去", "hate"),
     ("东北人素质低", "hate"),
+    ("桌上留了遗书", "self_harm"),
+    ("我想把自己饿死", "self_harm"),
+    ("最近总忍不住划手腕", "self_harm"),
+    ("我拿着刀去你们店找你", "violence"),
+    ("把你们仓库炸了", "violence"),
+    ("找人上门收拾你", "violence"),
+    ("出售实名微信号", "illegal"),
+    ("高价收QQ号", "illegal"),
+    ("能帮我把黑钱洗白吗", "illegal"),
+    ("发点黄段子", "sexual"),
+    ("残疾人就别出来添乱", "hate"),
+    ("我不要黑人送的外卖", "hate"),
+    ("外地人都滚回老家", "hate"),
+    ("蠢货，听懂了吗", "abuse"),
+    ("快递员是个瞎子吧", "abuse"),
+]
+# Several categories at once: prostitution is sexual and illegal, sexual talk aimed at the agent is abuse too.
+FLAGGED_SEVERAL = [
+    ("looking for an escort service tonight", ("illegal", "sexual")),
+    ("call girl to my hotel tonight", ("illegal", "sexual")),
+    ("what are you wearing right now", ("abuse", "sexual")),
+    ("you idiot, I'll break your legs", ("abuse", "violence")),
+    ("你的三围多少", ("abuse", "sexual")),
+    ("安排个妹子到酒店", ("illegal", "sexual")),
 ]
 CLEAN_EN = [
     "This is crap service, I want a refund",
@@ -277,6 +325,19 @@ CLEAN_EN = [
     "We must follow anti-money-laundering law",
     "you're killing me with these delays",
     "I'm an idiot",
+    "I'll file a chargeback if the parcel never arrives",
+    "is the knife set dishwasher safe",
+    "I'm such a moron, wrong address again",
+    "I'll bring my receipt to your store",
+    "I want to cut my losses and return it",
+    "the knife sharpener arrived broken",
+    "I don't want a black case, I want white",
+    "my grandma is old and can't use the app",
+    "this update kills the battery",
+    "the happy ending of the film made me cry",
+    "can I hook up the speaker to my TV",
+    "do you sell ammo boxes for tools",
+    "our family is moving, please send my parcel to the new address",
 ]
 CLEAN_ZH = [
     "垃圾产品，我要退货",
@@ -369,6 +430,19 @@ CLEAN_ZH = [
     "客服是机器人吗",
     "手机跑分多少",
     "我宁愿等一周也不要换货",
+    "我快饿死了，外卖还没到",
+    "我真是个蠢货，填错地址了",
+    "废物回收箱有卖吗",
+    "老人机有大字版吗",
+    "你们收银行卡付款吗",
+    "不小心划伤了手",
+    "这瓶药一次吃几粒",
+    "遗嘱公证怎么办理",
+    "我要给同事写告别信",
+    "音量开大一点",
+    "代收货款怎么收费",
+    "衣服能洗干净吗",
+    "我点了你们的外卖",
 ]
 
 
@@ -383,6 +457,11 @@ def test_flagged(lexicon: LexiconModerator, text: str, category: str) -> None:
     assert verdict.flagged and verdict.categories == (category,), (text, verdict)
     assert verdict.source == "lexicon" and verdict.error is None
     assert verdict.matches and all(len(m) <= 40 for m in verdict.matches)
+
+
+@pytest.mark.parametrize(("text", "categories"), FLAGGED_SEVERAL)
+def test_flagged_in_several_categories(lexicon: LexiconModerator, text: str, categories: tuple[str, ...]) -> None:
+    assert lexicon.check(text).categories == categories, text
 
 
 @pytest.mark.parametrize("text", CLEAN_EN + CLEAN_ZH)
@@ -436,6 +515,36 @@ def test_obfuscated(lexicon: LexiconModerator, text: str, category: str) -> None
     assert lexicon.check(text).categories == (category,), text
 
 
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("蠢货，赶紧给我转人工", True),  # an insult standing as a clause of its own
+        ("喂，废物一个", True),
+        ("ok, get me a human, idiot!", True),
+        ("我真是个蠢货，地址又填错了", False),  # the same word inside a longer clause: about oneself
+        ("I'm such an idiot, wrong size again", False),
+        ("the idiot-proof setup guide, please", False),
+        ("Useless bot.", True),  # whole-message entries of several words
+        ("useless bot for the garden, does it mow?", False),
+    ],
+)
+def test_insults_that_stand_alone(lexicon: LexiconModerator, text: str, flagged: bool) -> None:
+    assert lexicon.check(text).flagged is flagged, text
+
+
+def test_a_template_listed_under_two_categories_gives_both() -> None:
+    builder = _LexiconBuilder()
+    data = {
+        "groups": {"thing": ["widget", "gadget"]},
+        "abuse": ["smash {thing} now"],
+        "violence": ["smash {thing} now"],
+    }
+    builder.add_file("en", data)
+    compiled = builder.compile()
+    found = [m for p in compiled.patterns for m in p.finditer(normalise("please smash gadget now"))]
+    assert len(found) == 1 and compiled.entries[str(found[0].lastgroup)].categories == ("abuse", "violence")
+
+
 @pytest.mark.parametrize("text", ["order 7175", "5B pencil", "4片装", "****", "code 1d10", "sku 8008-5"])
 def test_digits_and_masks_alone_are_not_words(lexicon: LexiconModerator, text: str) -> None:
     assert not lexicon.check(text).flagged, text
@@ -467,15 +576,13 @@ def test_lexicon_is_fast(lexicon: LexiconModerator) -> None:
     )
     en = "Hi, I ordered the Wireless Earbuds Pro (order 100001); tracking SF1234567890 is stuck. Crap service! "
     texts = [((zh + en) * 8)[i * 7 : i * 7 + 500] for i in range(60)] + [(en * 5)[:500], (zh * 9)[:500]]
-    for text in texts[:10]:
-        lexicon.check(text)
-    costs = []
-    for text in texts * 5:
-        started = time.thread_time()
-        lexicon.check(text)
-        costs.append(time.thread_time() - started)
-    costs.sort()
-    assert costs[int(len(costs) * 0.99)] <= 0.001, costs[-5:]
+    assert p99_thread_seconds(lexicon.check, texts, rounds=5) <= 0.001
+
+
+def test_realistic_messages_are_checked_well_under_a_millisecond(lexicon: LexiconModerator) -> None:
+    """Every example of this file, flagged or clean: what customers type, terms and model together."""
+    texts = [t for t, _ in FLAGGED_EN + FLAGGED_ZH + FLAGGED_SEVERAL] + CLEAN_EN + CLEAN_ZH
+    assert p99_thread_seconds(lexicon.check, texts, rounds=3) <= 0.0005
 
 
 @pytest.mark.parametrize(
@@ -650,7 +757,7 @@ async def test_moderator_combines_lexicon_and_provider(provider: ProviderServer,
     moderator = Moderator(lexicon, HttpModerator(f"{provider.url}/v1/moderations"))
     try:
         both = await moderator.check("you idiot")
-        external_only = await moderator.check("I will bomb the depot")
+        external_only = await moderator.check("this deal is the bomb")
         lexicon_only = await moderator.check("我要杀了你")
         neither = await moderator.check("退货地址是哪里")
     finally:

@@ -2,18 +2,22 @@
 
 A lexicon entry is a term ("傻逼", "fuck you") or a template over the file's word groups ("{you} {adverb*}
 {insult_noun}", "{zh_you}{zh_link*}{zh_insult}"): insults count as abuse only when aimed at someone, so "垃圾产品"
-and "this is crap service" stay clean. An entry starting with ``^`` counts only as the whole message ("Idiot!").
-The ``allow`` list holds clean look-alikes ("杀毒软件", "shoot you an email"), blanked out before matching.
+and "this is crap service" stay clean. An entry starting with ``^`` counts only as the whole message ("Idiot!"),
+one starting with ``|`` only as a clause of its own between punctuation ("蠢货，赶紧转人工", "…, moron!"), so
+"我真是个蠢货" stays clean. An entry listed under several categories counts for all of them ("what are you
+wearing": abuse and sexual). The ``allow`` list holds clean look-alikes ("杀毒软件", "shoot you an email"),
+blanked out before matching.
 
 All entries of both languages compile into two regexes (entries led by a Latin letter, the others), each a trie
 whose alternatives all start with a plain character or set, which the regex engine tests at C speed; both run
-once over the normalised text.
+once over the normalised text. Compiling takes most of a second, so it happens once per process.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from types import MappingProxyType
@@ -73,9 +77,11 @@ def _letter(char: str) -> str:
 
 def _atom(char: str, *, first: bool = False) -> str:
     if "a" <= char <= "z":
-        # "[k][k]?": a doubled letter too (runs are cut to two). Not "[k]{1,2}": an alternative that starts
-        # with a plain set is skipped at C speed.
-        return _letter(char) + (_START if first else "") + _letter(char) + "?"
+        # A doubled letter too (runs are cut to two). A first letter is "[k][k]?", not "[k]{1,2}": an
+        # alternative that starts with a plain set is skipped at C speed; the others take the shorter form.
+        if first:
+            return _letter(char) + _START + _letter(char) + "?"
+        return _letter(char) + "{1,2}"
     if "A" <= char <= "Z":
         return re.escape(char.lower()) + (_START if first else "")
     if char in " -":
@@ -145,19 +151,29 @@ class _Compiled:
     patterns: tuple[re.Pattern[str], ...]  # Latin-led entries, the others
     allow: tuple[re.Pattern[str], ...]  # clean look-alikes, blanked out before matching
     whole: re.Pattern[str]  # entries that count only as the whole message
+    clauses: re.Pattern[str]  # entries that count only as a clause of their own (``fullmatch`` per clause)
     entries: Mapping[str, _Entry]  # by the name of the empty group that ends each entry
+
+
+# A clause: what stands between punctuation. "蠢货，赶紧转人工" and "get me a human, moron!" each hold an insult
+# standing alone; only short clauses are tried against the clause entries.
+_CLAUSE = re.compile(r"[^,.!?;:~…。、\n]+")
+_CLAUSE_MAX = 40
 
 
 class _LexiconBuilder:
     """Collects the entries of the lexicon files into one trie. Every entry ends in a named empty group, so
     that ``match.lastgroup`` tells which entry matched; a template's first group is spread over the trie's
-    first characters, so that every alternative of the final regex starts with a plain character."""
+    first characters, so that every alternative of the final regex starts with a plain character. A template
+    listed under several categories is one entry with all of them (a term likewise)."""
 
     def __init__(self) -> None:
         self.trie = _Trie()
-        self.latin_templates: list[Tail] = []
+        self.latin_templates: dict[str, tuple[str, list[Tail]]] = {}  # by head: its pattern, the templates' rest
         self.whole: list[Tail] = []  # entries that count only as the whole message: "Idiot!", "白痴"
+        self.clauses: list[Tail] = []  # entries that count as a clause of their own: "蠢货，…", "…, moron"
         self.terms: dict[str, set[str]] = {}
+        self.patterns: dict[tuple[str, str], set[str]] = {}  # categories per (language, template)
         self.allow = _Trie()
         self.entries: dict[str, _Entry] = {}
 
@@ -171,10 +187,8 @@ class _LexiconBuilder:
             self.allow.add(term, lambda term=term: _plain_end(term))  # type: ignore[misc]
         for category in CATEGORIES:
             for raw in data.get(category) or ():
-                if raw.startswith("^"):
-                    self._add_whole(category, raw[1:], groups)
-                elif "{" in raw:
-                    self._add_template(category, raw, groups, language)
+                if raw[:1] in ("^", "|") or "{" in raw:
+                    self._add_pattern(category, raw, groups, language)
                 else:
                     self.add_term(category, raw)
 
@@ -186,47 +200,68 @@ class _LexiconBuilder:
         if term:
             self.terms[term].add(category)
 
-    def _entry(self, categories: tuple[str, ...], term: str | None) -> str:
+    def _entry(self, categories: Iterable[str], term: str | None) -> str:
         name = f"e{len(self.entries)}"
-        self.entries[name] = _Entry(categories, term)
+        self.entries[name] = _Entry(tuple(sorted(categories)), term)
         return f"(?P<{name}>)"
 
-    def _add_template(self, category: str, raw: str, groups: Mapping[str, list[str]], language: str) -> None:
+    def _add_pattern(self, category: str, raw: str, groups: Mapping[str, list[str]], language: str) -> None:
+        categories = self.patterns.get((language, raw))
+        if categories is not None:  # written once, under each of its categories
+            categories.add(category)
+            return
+        categories = self.patterns[(language, raw)] = {category}
+        gap = _WORD_GAP if language == "en" else r"\s?"
+        if raw[0] in ("^", "|"):
+            body = self._sequence(raw[1:].split(" "), groups, gap)
+            kind = self.whole if raw[0] == "^" else self.clauses
+            kind.append(lambda: body + self._entry(categories, None))
+        else:
+            self._add_template(categories, raw, groups, language)
+
+    def _add_template(self, categories: set[str], raw: str, groups: Mapping[str, list[str]], language: str) -> None:
         latin = language == "en"
         gap = _WORD_GAP if latin else r"\s?"
         tokens = raw.split(" ")
         head, *parts = list(_TEMPLATE_PART.finditer(tokens[0]))
         if head.group(2):
             raise ValueError(f"lexicon template {raw!r} starts with an optional group")
-        rendered = ["".join(self._part(groups, p) for p in parts) + (gap if len(tokens) > 1 else "")]
-        for i, token in enumerate(tokens[1:], start=2):
-            token_parts = list(_TEMPLATE_PART.finditer(token))
-            last = i == len(tokens)
-            only = token_parts[0] if len(token_parts) == 1 and token_parts[0].group(2) else None
-            if only is not None and not last:  # an optional word: its gap goes with it
-                repeat = "?" if only.group(2) == "?" else "{0,2}"
-                rendered.append(f"(?:{self._group(groups, only.group(1))}{gap}){repeat}")
-            else:
-                rendered.append("".join(self._part(groups, p) for p in token_parts) + ("" if last else gap))
-        end = "".join(rendered) + (f"s?{_AFTER}" if latin else "")
+        end = "".join(self._part(groups, p) for p in parts)
+        if len(tokens) > 1:
+            end += gap + self._sequence(tokens[1:], groups, gap)
+        end += f"s?{_AFTER}" if latin else ""
         members = groups[head.group(1)] if head.group(1) else [normalise(head.group(3))]
         by_first: dict[str, list[str]] = {}
         for member in members:
             by_first.setdefault(member[0], []).append(member[1:])
         if not latin:  # spread over the trie: every Chinese alternative starts with a literal character
             for first, rests in by_first.items():
-                self.trie.add(first, lambda rests=rests: _alternation(rests) + end + self._entry((category,), None))  # type: ignore[misc]
+                self.trie.add(first, lambda rests=rests: _alternation(rests) + end + self._entry(categories, None))  # type: ignore[misc]
             return
-        # One alternative that starts with the set of the first group's first letters; a look back at the
-        # letter taken picks the rest of the member, so the long end is written once.
-        firsts = sorted(by_first)
-        start = "[" + "".join(re.escape(c + _STAND_INS.get(c, "")) for c in firsts) + "]" + _START
-        heads = "|".join(f"(?<={_letter(c)}){_letter(c)}?{_alternation(by_first[c])}" for c in firsts)
-        self.latin_templates.append(lambda: f"{start}(?:{heads}){end}{self._entry((category,), None)}")
+        # One alternative per head (the first group or word), shared by the templates that start with it, that
+        # starts with the set of the head's first letters; a look back at the letter taken picks the rest of the
+        # member, so the long end is written once and the engine tries each head once per position.
+        key = head.group(0)
+        if key not in self.latin_templates:
+            firsts = sorted(by_first)
+            start = "[" + "".join(re.escape(c + _STAND_INS.get(c, "")) for c in firsts) + "]" + _START
+            heads = "|".join(f"(?<={_letter(c)}){_letter(c)}?{_alternation(by_first[c])}" for c in firsts)
+            self.latin_templates[key] = (f"{start}(?:{heads})", [])
+        self.latin_templates[key][1].append(lambda: end + self._entry(categories, None))
 
-    def _add_whole(self, category: str, raw: str, groups: Mapping[str, list[str]]) -> None:
-        body = "".join(self._part(groups, p) for p in _TEMPLATE_PART.finditer(raw))
-        self.whole.append(lambda: body + self._entry((category,), None))
+    def _sequence(self, tokens: Sequence[str], groups: Mapping[str, list[str]], gap: str) -> str:
+        """Words separated by ``gap``; a word that is only an optional group takes its gap with it."""
+        rendered = []
+        for i, token in enumerate(tokens, start=1):
+            token_parts = list(_TEMPLATE_PART.finditer(token))
+            last = i == len(tokens)
+            only = token_parts[0] if len(token_parts) == 1 and token_parts[0].group(2) else None
+            if only is not None and not last:
+                repeat = "?" if only.group(2) == "?" else "{0,2}"
+                rendered.append(f"(?:{self._group(groups, only.group(1))}{gap}){repeat}")
+            else:
+                rendered.append("".join(self._part(groups, p) for p in token_parts) + ("" if last else gap))
+        return "".join(rendered)
 
     def _part(self, groups: Mapping[str, list[str]], part: re.Match[str]) -> str:
         if part.group(3) is not None:
@@ -243,14 +278,32 @@ class _LexiconBuilder:
     def compile(self) -> _Compiled:
         """Two regexes each: one for entries that start with a Latin letter, one for the others (Chinese), whose
         first characters are all literals, so the engine jumps between the places where one occurs."""
-        latin = "|".join([self.trie.render(latin=True), *(template() for template in self.latin_templates)])
+        templates = [f"{head}(?:{'|'.join(rest() for rest in rests)})" for head, rests in self.latin_templates.values()]
+        latin = "|".join([self.trie.render(latin=True), *templates])
         whole = "|".join(entry() for entry in self.whole) or "(?!)"
+        clauses = "|".join(entry() for entry in self.clauses) or "(?!)"
         return _Compiled(
-            patterns=(re.compile(latin), re.compile(self.trie.render(latin=False))),
+            # Every Latin entry starts where no letter or digit stands before it: said once in front, the engine
+            # leaves the middle of a word at once instead of trying each entry there.
+            patterns=(re.compile(f"(?<![a-z0-9])(?:{latin})"), re.compile(self.trie.render(latin=False))),
             allow=tuple(re.compile(self.allow.render(latin=side)) for side in (True, False)),
             whole=re.compile(rf"[\W_]*(?:{whole})[\W_]*\Z"),
+            clauses=re.compile(rf"[ \x00]*(?:{clauses})[ \x00]*"),
             entries=MappingProxyType(self.entries),
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _compile(extra_terms: tuple[tuple[str, tuple[str, ...]], ...]) -> _Compiled:
+    """The lexicons compiled with the operator's terms; once per process for the same terms (compiling takes
+    most of a second and the result never changes)."""
+    builder = _LexiconBuilder()
+    for language in LANGUAGES:
+        builder.add_file(language, load_lexicon(language))
+    for category, terms in extra_terms:
+        for term in terms:
+            builder.add_term(category, term)
+    return builder.compile()
 
 
 def load_lexicon(language: str) -> dict[str, Any]:
@@ -259,6 +312,10 @@ def load_lexicon(language: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"lexicon {language}: expected a mapping")
     return data
+
+
+def _short_clauses(text: str) -> Iterator[re.Match[str]]:
+    return (c for c in _CLAUSE.finditer(text) if c.end() - c.start() <= _CLAUSE_MAX)
 
 
 def _blank(match: re.Match[str]) -> str:
@@ -276,25 +333,32 @@ class Lexicon:
     """The built-in Chinese and English lexicons, compiled, plus the operator's own terms per category."""
 
     def __init__(self, extra_terms: Mapping[str, Sequence[str]] | None = None) -> None:
-        builder = _LexiconBuilder()
-        for language in LANGUAGES:
-            builder.add_file(language, load_lexicon(language))
-        for category, terms in (extra_terms or {}).items():
+        for category in extra_terms or {}:
             if category not in CATEGORIES:
                 raise ValueError(f"unknown moderation category {category!r}; known: {', '.join(CATEGORIES)}")
-            for term in terms:
-                builder.add_term(category, term)
-        self._compiled = builder.compile()
+        self._compiled = _compile(tuple((c, tuple(terms)) for c, terms in sorted((extra_terms or {}).items())))
+
+    def prepare(self, text: str) -> str:
+        """The text as the lexicon reads it: normalised, its clean look-alikes blanked out (NUL characters)."""
+        clean = normalise(text)
+        for allowed in self._compiled.allow:
+            clean = allowed.sub(_blank, clean)
+        return clean
 
     def scan(self, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The categories found in ``text`` (sorted) and the terms that matched (a template reports the words it
         matched, at most 40 characters; never the whole text)."""
+        return self.scan_prepared(self.prepare(text))
+
+    def scan_prepared(self, clean: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``scan`` of a text that ``prepare`` has read."""
         compiled = self._compiled
-        clean = normalise(text)
-        for allowed in compiled.allow:
-            clean = allowed.sub(_blank, clean)
         whole = compiled.whole.match(clean)
-        found = [*(m for p in compiled.patterns for m in p.finditer(clean)), *([whole] if whole else [])]
+        found = [
+            *(m for p in compiled.patterns for m in p.finditer(clean)),
+            *filter(None, (compiled.clauses.fullmatch(clean, *c.span()) for c in _short_clauses(clean))),
+            *([whole] if whole else []),
+        ]
         categories: set[str] = set()
         matches: dict[str, None] = {}
         for match in found:
