@@ -12,9 +12,9 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: install browser serve test lint typecheck bench clean
+.PHONY: install browser promtool serve test lint typecheck bench clean
 
-install: $(STAMP) $(PREPARED) browser
+install: $(STAMP) $(PREPARED) browser promtool
 
 # The browser tests drive Debian's chromium (never a downloaded browser); CJK fonts for readable screenshots.
 browser:
@@ -23,6 +23,15 @@ browser:
 	    (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk) >/dev/null \
 	      || echo "warning: could not install chromium; the browser test will be skipped"; \
 	  else echo "note: chromium not installed (needs root and apt-get); the browser test will be skipped"; fi; \
+	fi
+
+# promtool and amtool check deploy/prometheus in the tests (Debian's prometheus and prometheus-alertmanager).
+promtool:
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager) >/dev/null \
+	      || echo "warning: could not install promtool; the alert and Prometheus config tests will be skipped"; \
+	  else echo "note: promtool not installed (needs root and apt-get); the alert tests will be skipped"; fi; \
 	fi
 
 $(VENV)/bin/activate:

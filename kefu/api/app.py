@@ -30,6 +30,7 @@ from kefu.api.routers import (
     ws,
 )
 from kefu.config import Settings
+from kefu.obs.http import ObservedRequests
 from kefu.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
@@ -93,4 +94,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     # A document upload carries a file of up to KEFU_KB_MAX_FILE_MB, base64-encoded (a third larger).
     upload = int(settings.kb_max_file_mb * 1024 * 1024 * 4 / 3) + 64 * 1024
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, prefix_limits={"/admin/kb/": upload})
+    # Outermost: a trace id for every request and log line, and every answer counted (a 413 included).
+    app.add_middleware(ObservedRequests, observer=lambda: getattr(getattr(app.state, "runtime", None), "metrics", None))
     return app

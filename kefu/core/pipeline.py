@@ -6,8 +6,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Protocol
 
@@ -51,6 +52,8 @@ FAILURE_TEMPLATE = "handoff_error"  # said when a turn fails inside kefu; every 
 MAX_TOOL_ROUNDS = 8
 STALE_RETRIES = 6  # a flow that keeps calling tools past this is a bug in the flow, not a reason to hang
 HISTORY_MESSAGES = 12  # the most a reply writer sees of the transcript (it budgets tokens itself)
+# Seconds per stage of the turn this task is handling, for its log line (a turn's stages run in its task).
+_STAGE_SECONDS: ContextVar[dict[str, float] | None] = ContextVar("kefu_turn_stage_seconds", default=None)
 
 
 class TurnObserver(Protocol):
@@ -60,12 +63,18 @@ class TurnObserver(Protocol):
 
     def turn(self, channel: str, outcome: str, intent: str, confidence: float) -> None: ...
 
+    def recorded(self, channel: str, events: Sequence[Event]) -> None:
+        """The events a turn committed (guard verdicts, handovers, failures... for counting)."""
+
 
 class _NullObserver:
     def stage(self, name: str, seconds: float) -> None:
         return None
 
     def turn(self, channel: str, outcome: str, intent: str, confidence: float) -> None:
+        return None
+
+    def recorded(self, channel: str, events: Sequence[Event]) -> None:
         return None
 
 
@@ -105,11 +114,22 @@ class Pipeline:
         try:
             yield
         finally:
-            self.observer.stage(stage, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.observer.stage(stage, seconds)
+            spent = _STAGE_SECONDS.get()
+            if spent is not None:
+                spent[stage] = spent.get(stage, 0.0) + seconds
 
     async def handle(self, message: InboundMessage, on_text: TextSink | None = None) -> TurnResult:
         """``on_text`` receives the reply's text as a model writes it (only when one does; the caller
         sends the finished reply otherwise)."""
+        token = _STAGE_SECONDS.set({})
+        try:
+            return await self._handle(message, on_text)
+        finally:
+            _STAGE_SECONDS.reset(token)
+
+    async def _handle(self, message: InboundMessage, on_text: TextSink | None) -> TurnResult:
         started = time.perf_counter()
         deadline = time.monotonic() + self.deadline_s
         async with self.locks.hold(message.conversation_id):
@@ -152,6 +172,7 @@ class Pipeline:
                 "owner": result.owner,
                 "handoff": result.handoff,
                 "ms": round(elapsed * 1000, 2),
+                "stages_ms": {k: round(v * 1000, 2) for k, v in (_STAGE_SECONDS.get() or {}).items()},
             },
         )
         outcome = "handoff" if result.handoff else result.owner
@@ -236,6 +257,7 @@ class Pipeline:
             )
             events.append(Event("bot_silent", {"reason": "agent_owns_conversation"}, mid))
             await self.store.commit_turn(message, snapshot, events, result)
+            self.observer.recorded(message.channel, events)
             return result
         if owner == "closed":
             events.append(Event("owner_changed", {"from": "closed", "to": "bot", "reason": "customer_wrote"}, mid))
@@ -340,6 +362,7 @@ class Pipeline:
         updated = replace(snapshot, owner=new_owner, dialogue=next_dialogue, locale=locale)
         with self._timed("store"):
             await self.store.commit_turn(message, updated, events, result)
+        self.observer.recorded(message.channel, events)
         return result
 
     async def _decide(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from kefu.api.deps import ConversationId, RuntimeDep, require_api_key
 from kefu.api.errors import ApiError
 from kefu.api.schemas import ERRORS, ConversationOut, FeedbackIn, FeedbackOut, TranscriptLine
+from kefu.runtime import Runtime
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"], dependencies=[Depends(require_api_key)])
 
@@ -33,5 +34,17 @@ async def post_feedback(conversation_id: ConversationId, body: FeedbackIn, runti
         stored = await runtime.store.add_feedback(conversation_id, body.rating, body.comment)
     if not stored:
         raise ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
-    runtime.metrics.feedback.labels(str(body.rating)).inc()
+    runtime.metrics.csat(body.rating, await _variant(runtime, conversation_id))
     return FeedbackOut(conversation_id=conversation_id, rating=body.rating, stored=True)
+
+
+async def _variant(runtime: Runtime, conversation_id: str) -> str | None:
+    """The model A/B arm the customer is on (stable, canary, local), for CSAT per variant."""
+    if runtime.gateway is None or not runtime.settings.llm_answers:
+        return None
+    snapshot = await runtime.store.load(conversation_id)
+    if snapshot is None:
+        return None
+    customer_key = snapshot.user_id or f"conversation:{conversation_id}"  # as InboundMessage.customer_key
+    route = runtime.gateway.assignment(customer_key, snapshot.locale or runtime.settings.default_locale)
+    return None if route is None else route.variant
