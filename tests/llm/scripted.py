@@ -45,8 +45,6 @@ def scripted_server(script: Script) -> Iterator[str]:
         body = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
         return StreamingResponse(iter(body), media_type="text/event-stream")
 
-    app = Starlette(
-        routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])]
-    )
+    app = Starlette(routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])])
     with serving(app) as root:
         yield f"{root}/v1"

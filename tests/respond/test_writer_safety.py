@@ -107,17 +107,13 @@ async def test_a_passage_carrying_instructions_is_withheld(runtime_with_model: R
     ]
 
 
-async def test_a_conversation_over_its_token_quota_gets_no_model(
-    runtime_with_model: Runtime, script: Script
-) -> None:
+async def test_a_conversation_over_its_token_quota_gets_no_model(runtime_with_model: Runtime, script: Script) -> None:
     writer = writer_of(runtime_with_model)
 
     async def spent(_conversation_id: str) -> bool:
         return True
 
-    over = GroundedLlmWriter(
-        writer.gateway, writer.prompts, writer.templates, safety=WriterSafety(over_quota=spent)
-    )
+    over = GroundedLlmWriter(writer.gateway, writer.prompts, writer.templates, safety=WriterSafety(over_quota=spent))
     written = await over.write(knowledge_request("how can I pay?", ("pay", PAYMENT)))
     assert written.model is None and script.requests == []
     assert [e.payload for e in written.events] == [{"reason": "token_quota"}]

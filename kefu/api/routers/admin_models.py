@@ -54,8 +54,6 @@ async def _applied(runtime: Runtime) -> None:
         await runtime.gateway.refresh()
 
 
-
-
 def _refused(exc: RegistryError) -> ApiError:
     if isinstance(exc, UnknownModel):
         return ApiError(404, "model_not_found", str(exc))

@@ -58,8 +58,6 @@ def _pseudonymizer(runtime: Runtime) -> Pseudonymizer:
     return build_pseudonymizer(settings, load_secret(settings.secret_key, settings.data_dir))
 
 
-
-
 @router.post("/erase", responses=ERRORS)
 async def erase(body: EraseIn, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     """Remove every record of a user, or one conversation, in one transaction; ``found`` false: none."""
