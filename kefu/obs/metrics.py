@@ -61,6 +61,8 @@ class Metrics:
             buckets=STAGE_BUCKETS,
             registry=r,
         )
+        # A turn times ~10 stages: their series are looked up once here, not on every observation.
+        self._stage_children = {s: self.turn_duration.labels(s) for s in (*labels.STAGES, labels.OTHER)}
         self.turns = Counter("kefu_turns_total", "Turns handled, by outcome.", ["channel", "outcome"], registry=r)
         self.turn_errors = Counter(
             "kefu_turn_errors_total",
@@ -179,7 +181,8 @@ class Metrics:
     # --- the pipeline (TurnObserver) ---
 
     def stage(self, name: str, seconds: float) -> None:
-        self.turn_duration.labels(labels.bounded(name, labels.STAGES)).observe(seconds)
+        child = self._stage_children.get(name) or self._stage_children[labels.OTHER]
+        child.observe(seconds)
 
     def turn(self, channel: str, outcome: str, intent: str, confidence: float) -> None:
         channel = labels.bounded(channel, labels.CHANNELS)
@@ -207,7 +210,7 @@ class Metrics:
             elif event.type == "tool_called" and payload.get("tool") == KNOWLEDGE_TOOL:
                 ms = payload.get("ms")
                 if isinstance(ms, int | float):
-                    self.turn_duration.labels("retrieval").observe(ms / 1000)
+                    self._stage_children["retrieval"].observe(ms / 1000)
 
     def _guard(self, payload: Mapping[str, Any], direction: str) -> None:
         self.guard_actions.labels(direction, labels.bounded(str(payload.get("action")), labels.GUARD_ACTIONS)).inc()
@@ -226,7 +229,7 @@ class Metrics:
         if record.ttft_ms is not None:
             self.llm_ttft.labels(record.name, variant).observe(record.ttft_ms / 1000)
             # The reply writer is the gateway's only caller on a turn: its first token is the turn's.
-            self.turn_duration.labels("llm_first_token").observe(record.ttft_ms / 1000)
+            self._stage_children["llm_first_token"].observe(record.ttft_ms / 1000)
 
     def circuit(self, name: str, state: State) -> None:
         self.llm_circuit.labels(name).set(STATE_VALUES[state])
