@@ -139,7 +139,7 @@ def test_feedback_health_metrics_and_page(server: str) -> None:
     assert httpx.get(f"{server}/readyz").json()["status"] == "ready"
     metrics = httpx.get(f"{server}/metrics").text
     assert 'kefu_turn_duration_seconds_bucket{le="0.005",stage="nlu"}' in metrics
-    assert 'kefu_csat_ratings_total{rating="5"}' in metrics
+    assert 'kefu_csat_ratings_total{rating="5",variant=' in metrics  # by A/B arm
     httpx.post(f"{server}/v1/conversations/{cid}/messages", json={"text": ""})
     assert 'kefu_http_errors_total{code="empty_text"}' in httpx.get(f"{server}/metrics").text
     page = httpx.get(f"{server}/")
