@@ -60,6 +60,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kefu.loadtest.http import HttpConnection, TransportError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_CACHE = REPO_ROOT / "data" / "models"
 HOST = "127.0.0.1"
@@ -280,10 +282,6 @@ class TurnClient(Protocol):
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]: ...
 
 
-class TransportError(Exception):
-    """The request got no HTTP answer (connection refused or reset, timeout, malformed reply)."""
-
-
 @dataclass
 class HttpxClient:
     """httpx.AsyncClient; one instance (with a pool of C keep-alive connections) shared by all C clients."""
@@ -294,70 +292,8 @@ class HttpxClient:
         try:
             response = await self.client.post(path, content=body, headers=JSON_HEADERS)
         except httpx.HTTPError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+            raise TransportError("connection", f"{type(exc).__name__}: {exc}") from exc
         return response.status_code, response.content
-
-
-@dataclass
-class RawHttpClient:
-    """A minimal HTTP/1.1 keep-alive client on asyncio streams: one connection per benchmark client.
-
-    It understands exactly what uvicorn sends for a JSONResponse (status line, headers, Content-Length
-    body) and costs far less CPU per request than httpx, so the generator disturbs the floor less.
-    """
-
-    port: int
-    reader: asyncio.StreamReader | None = None
-    writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode("ascii")
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                if self.reader is None or self.writer is None:
-                    self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
-                self.writer.write(head + body)
-                raw_head = await self.reader.readuntil(b"\r\n\r\n")
-                status, length, close = parse_response_head(raw_head)
-                content = await self.reader.readexactly(length)
-        except (
-            OSError,
-            TimeoutError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ValueError,
-        ) as exc:
-            await self.aclose()
-            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
-        if close:
-            await self.aclose()
-        return status, content
-
-    async def aclose(self) -> None:
-        writer, self.reader, self.writer = self.writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-
-
-def parse_response_head(raw: bytes) -> tuple[int, int, bool]:
-    """(status, content length, server closes) from a response head; ``ValueError`` if unusable."""
-    lines = raw.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-        raise ValueError(f"bad status line {lines[0]!r}")
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip().lower()
-    if "content-length" not in headers:
-        raise ValueError("response without Content-Length (chunked replies are not supported)")
-    return int(parts[1]), int(headers["content-length"]), headers.get("connection") == "close"
 
 
 @contextlib.asynccontextmanager
@@ -370,7 +306,7 @@ async def open_clients(kind: str, base_url: str, port: int, concurrency: int) ->
             shared = HttpxClient(pool)
             yield [shared] * concurrency
         return
-    raw = [RawHttpClient(port) for _ in range(concurrency)]
+    raw = [HttpConnection(HOST, port, timeout_s=REQUEST_TIMEOUT_S) for _ in range(concurrency)]
     try:
         yield list(raw)
     finally:

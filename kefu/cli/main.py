@@ -15,6 +15,7 @@ from kefu.cli import chat as chat_cli
 from kefu.cli import guard as guard_cli
 from kefu.cli import intent as intent_cli
 from kefu.cli import kb as kb_cli
+from kefu.cli import loadtest as loadtest_cli
 from kefu.cli import models as models_cli
 from kefu.cli import privacy as privacy_cli
 from kefu.config import Settings, SettingsError, load_settings
@@ -31,6 +32,7 @@ app.add_typer(access_cli.keys_app, name="keys")
 app.add_typer(access_cli.user_app, name="user")
 app.add_typer(guard_cli.app, name="guard")
 app.add_typer(privacy_cli.app, name="privacy")
+app.command("loadtest")(loadtest_cli.loadtest)
 console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 

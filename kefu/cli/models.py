@@ -26,7 +26,7 @@ from kefu.store.database import create_engine, migrate
 
 model_app = typer.Typer(help="Model versions: list, add, promote, roll back.", no_args_is_help=True)
 experiment_app = typer.Typer(help="A/B experiments: a canary model for a share of users.", no_args_is_help=True)
-llm_app = typer.Typer(help="The local llama.cpp engine.", no_args_is_help=True)
+llm_app = typer.Typer(help="The local llama.cpp engine and the vLLM simulator.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="End with one JSON line of results.")]
 T = TypeVar("T")
@@ -264,3 +264,37 @@ def llm_local(
         engine.stop()
     if not stop:
         raise _fail("the llama.cpp server stopped", 1)
+
+
+@llm_app.command("simulate")
+def llm_simulate(
+    gpu: Annotated[str, typer.Option(help="a100-40gb, a100-80gb or h100.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8078,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    precision: Annotated[str, typer.Option(help="bf16 or fp8 weights.")] = "bf16",
+    prefix_cache: Annotated[bool, typer.Option("--prefix-cache/--no-prefix-cache", help="vLLM prefix caching.")] = True,
+    replicas: Annotated[int, typer.Option(min=1, max=256, help="GPUs (one engine each), requests dealt in turn.")] = 1,
+    model: Annotated[str, typer.Option(help="The model id it serves.")] = "qwen3-14b",
+    stream_interval_ms: Annotated[
+        float, typer.Option(min=0, max=1000, help="Streamed tokens are sent in batches this often (0: every step).")
+    ] = 40.0,
+    record: Annotated[Path | None, typer.Option(help="Append each request (messages, tools) to this JSONL.")] = None,
+) -> None:
+    """An OpenAI-compatible server answering with the latency of vLLM serving Qwen3-14B on the given GPU."""
+    from kefu.llm.sim_profiles import serving_profile
+    from kefu.llm.sim_server import SimulatedVllm, serve
+
+    try:
+        profile = serving_profile(gpu, precision)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    sim = SimulatedVllm(
+        profile, replicas=replicas, prefix_caching=prefix_cache, served_model=model,
+        stream_interval_s=stream_interval_ms / 1000.0, record=record,
+    )  # fmt: skip
+    console.print(
+        f"simulating vLLM serving {model} on {replicas} x {gpu} ({precision}, prefix cache "
+        f"{'on' if prefix_cache else 'off'}, {profile.kv_tokens:,} KV tokens each) at "
+        f"[bold]http://{host}:{port}/v1[/]"
+    )
+    serve(sim, host, port)
