@@ -32,6 +32,7 @@ _MIN_HIDDEN_WEIGHT = 0.3  # a weak hit found after decoding is not evidence of h
 # Chosen by cross-validation over hand-written sets (each scored by a model trained without it): the model
 # flags alone above p = 0.85, where 1 benign message in 350 scored; below the floor it has no say.
 MODEL_FLOOR = 0.6
+_MODEL_MIN_CHARS = 30
 MODEL_WEIGHT = 0.8
 _MODEL_CATEGORY = "override"  # what a message only the model flags is taken for: instructions to the bot
 _MAX_EVIDENCE = 3
@@ -130,7 +131,8 @@ class InjectionDetector:
 
     def _model_weight(self, normalized: str) -> float:
         """The model's say: nothing below ``MODEL_FLOOR``, up to ``MODEL_WEIGHT`` at certainty."""
-        if self._model is None:
+        # A few words give a character n-gram model nothing to go on ("refund" scored 0.67): rules only.
+        if self._model is None or len(normalized) < _MODEL_MIN_CHARS:
             return 0.0
         probability = self._model.probability(normalized)
         return max(0.0, MODEL_WEIGHT * (probability - MODEL_FLOOR) / (1.0 - MODEL_FLOOR))

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import httpx
 
 from kefu.guard.lexicons import CATEGORIES, Lexicon
-from kefu.guard.lexicons.model import MODEL_PATH, load_model
+from kefu.guard.lexicons.model import load_model
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,14 @@ class LexiconModerator:
     """The built-in Chinese and English lexicons, plus the operator's own terms per category, and beside them a
     character n-gram model per category (``kefu.guard.lexicons.model``) that catches phrasings no term covers;
     it flags a category only above a high probability, and ``matches`` names what it saw ("model:hate~…").
-    ``model_path=None`` leaves the model out. Synchronous and fast (a fraction of a millisecond for 500
-    characters): it also runs on every sentence a model streams."""
+    The model is off unless ``model_path`` names it (e.g. ``MODEL_PATH``): on the bundled packs' 13,643
+    ordinary customer messages it flagged 32 ("人工客服" as hate, payment questions as illegal) against 2 for the
+    lexicons alone, for 6 points of recall on the guard test set; a refusal of an ordinary message costs more.
+    Synchronous and fast (a fraction of a millisecond for 500 characters): it also runs on every sentence a
+    model streams."""
 
     def __init__(
-        self, extra_terms: Mapping[str, Sequence[str]] | None = None, *, model_path: Path | None = MODEL_PATH
+        self, extra_terms: Mapping[str, Sequence[str]] | None = None, *, model_path: Path | None = None
     ) -> None:
         self._lexicon = Lexicon(extra_terms)
         self._model = load_model(model_path) if model_path is not None else None

@@ -50,8 +50,8 @@ HARD_NEGATIVES = [
 
 @pytest.fixture(scope="module")
 def both() -> tuple[LexiconModerator, LexiconModerator]:
-    """The shipped moderator (terms and model), and the same terms without the model."""
-    return LexiconModerator(), LexiconModerator(model_path=None)
+    """The moderator with the n-gram model (off by default), and the same terms without it."""
+    return LexiconModerator(model_path=MODEL_PATH), LexiconModerator()
 
 
 @pytest.fixture
