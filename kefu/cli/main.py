@@ -56,10 +56,10 @@ def serve(
     """Start the HTTP server (database from KEFU_DATABASE_URL; SQLite under ./data/ by default)."""
     import uvicorn
 
-    from kefu.api import create_app
-    from kefu.llm.local import LocalEngine, LocalEngineError
     from kefu.access.tokens import load_secret
+    from kefu.api import create_app
     from kefu.guard.setup import build_pseudonymizer
+    from kefu.llm.local import LocalEngine, LocalEngineError
     from kefu.obs.logs import configure_logging
 
     settings = _settings(host=host, port=port)
@@ -87,6 +87,7 @@ def serve(
             port=settings.port,
             log_level="warning",
             access_log=False,
+            log_config=None,  # uvicorn's own records go through kefu's handler (JSON, PII redacted)
             lifespan="on",
         )
     finally:
