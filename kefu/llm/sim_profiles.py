@@ -23,7 +23,7 @@ published figure, what it sets here, and where it comes from.
    token / 2.04 TB/s = 14.5 ms, plus kernel overheads).
 3. One A100 saturated by ShareGPT-like traffic (~220 prompt and ~200 answer tokens): ~9-14 requests/s.
    The A100 curve grows with batch size like the H100's, times 1.8, so that this load saturates one
-   A100-80GB at ~11.5 requests/s (checked in ``tests/llm/test_simulator.py``). Source: issue 8; vLLM's
+   A100-80GB at ~11.7 requests/s (checked in ``tests/llm/test_simulator.py``). Source: issue 8; vLLM's
    ShareGPT benchmarks of 13B models on one A100.
 4. A100 prefill: ~7,000 tokens/s. Source: issue 8; the compute roofline agrees (312 TFLOPS x ~0.65
    utilisation / 29.6 GFLOP per token = 6,900 tokens/s).
@@ -58,7 +58,7 @@ ATTENTION_EFFICIENCY = 0.8  # share of HBM bandwidth an attention kernel reaches
 # H100 figures as published; batch 1 extrapolated linearly from batch 8 and 32.
 _H100_ITL_MS: tuple[tuple[int, float], ...] = ((1, 11.77), (8, 12.5), (32, 15.0), (128, 26.2), (256, 38.4))
 A100_80GB_SINGLE_STREAM_TPS = 46.0
-A100_GROWTH_VS_H100 = 1.8  # chosen so a ShareGPT-like load saturates one A100-80GB at ~11.5 requests/s
+A100_GROWTH_VS_H100 = 1.8  # chosen so a ShareGPT-like load saturates one A100-80GB at ~11.7 requests/s
 A100_PREFILL_TPS = 7000.0
 H100_PREFILL_VS_A100 = 2.2
 
