@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select, text
 
@@ -54,18 +51,9 @@ def test_scrubber_seals_only_transcript_text_that_changed() -> None:
     assert "text_sealed" not in PayloadScrubber()("message_received", {"text": TEXT})
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    yield (
-        f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-
-
 @pytest.mark.asyncio
-async def test_store_never_writes_raw_pii(engine_url: str) -> None:
-    engine = create_engine(engine_url)
+async def test_store_never_writes_raw_pii(database_url: str) -> None:
+    engine = create_engine(database_url)
     await migrate(engine)
     async with engine.begin() as connection:
         for table in ("feedback", "turns", "events", "conversations"):

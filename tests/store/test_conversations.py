@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -26,13 +25,9 @@ from tests.conftest import message
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlConversationStore]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlConversationStore]:
+    engine = create_engine(database_url)
     await migrate(engine)
     await migrate(engine)  # idempotent
     async with engine.begin() as connection:  # each test starts from empty tables

@@ -47,13 +47,9 @@ BOB = "bob@example.com"
 TABLES = [step.table for step in ERASE_STEPS] + ["privacy_audit"]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'privacy.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    built = create_engine(url)
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    built = create_engine(database_url)
     await migrate(built)
     async with built.begin() as connection:  # each test starts from empty tables
         for name in TABLES:
