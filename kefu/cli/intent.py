@@ -11,23 +11,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kefu.cli.common import console, fail
 from kefu.nlu.dataset import OOS_LABEL, DatasetError, check_known_labels, read_many
 from kefu.nlu.encoder import SentenceEncoder, Vectors, make_encoder
 from kefu.nlu.model_store import ModelFormatError, load_model, read_meta, save_model
 
 app = typer.Typer(help="Intent models: train, evaluate, predict.", no_args_is_help=True)
-console = Console(stderr=True, soft_wrap=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="End with one JSON line of results.")]
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(2)
 
 
 def _encoders(names: Sequence[str]) -> dict[str, SentenceEncoder]:
@@ -60,9 +54,9 @@ def train(
     from kefu.nlu.trainer import TrainOptions, required_encoders, train_intent_model
 
     if finetune not in ("auto", "yes", "no"):
-        raise _fail("--finetune must be auto, yes or no")
+        raise fail("--finetune must be auto, yes or no")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "meta.json").is_file())):
-        raise _fail(f"{out}: exists and is not a kefu model folder; choose another --out")
+        raise fail(f"{out}: exists and is not a kefu model folder; choose another --out")
     options = TrainOptions(
         encoders=None if encoders == "auto" else tuple(e.strip() for e in encoders.split(",") if e.strip()),
         finetune=None if finetune == "auto" else finetune == "yes",
@@ -74,7 +68,7 @@ def train(
         names = required_encoders(examples, options)
         models = _encoders(names)
     except (DatasetError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     started = time.perf_counter()
     with _progress() as progress:
         tasks: dict[str, TaskID] = {}
@@ -92,7 +86,7 @@ def train(
         try:
             model = train_intent_model(examples, models, validation=held, options=options, progress=show)
         except (DatasetError, ValueError) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         show(f"saving to {out.name}", 1, 1)
         save_model(model, out, {"trained_from": [str(p) for p in data]})
         show("done", 1, 1)
@@ -118,7 +112,7 @@ def _load(model_dir: Path) -> tuple[object, dict[str, SentenceEncoder]]:
     try:
         model = load_model(model_dir)
     except ModelFormatError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     return model, _encoders(model.encoders)
 
 
@@ -145,14 +139,14 @@ def evaluate(
         examples = read_many(data)
         read_meta(model_dir)
     except (DatasetError, ModelFormatError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     model, encoders = _load(model_dir)
     assert isinstance(model, IntentModel)
     if not allow_unknown:
         try:
             check_known_labels(examples, model.labels)
         except DatasetError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     texts = [e.text for e in examples]
     with _progress() as progress:
         task = progress.add_task("predicting", total=len(texts))
@@ -203,7 +197,7 @@ def predict(
     from kefu.nlu.intent_model import IntentModel
 
     if not any(t.strip() for t in texts):
-        raise _fail("give at least one non-empty TEXT")
+        raise fail("give at least one non-empty TEXT")
     model, encoders = _load(model_dir)
     assert isinstance(model, IntentModel)
     clean = [t.strip() for t in texts if t.strip()]

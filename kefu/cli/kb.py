@@ -16,22 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kefu.config import Settings, SettingsError, load_settings
+from kefu.cli.common import cli_settings, console, fail
+from kefu.config import Settings
 from kefu.core.types import Locale
 
 app = typer.Typer(help="Knowledge base: add, list, remove, search and evaluate documents.", no_args_is_help=True)
-console = Console(stderr=True, soft_wrap=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="End with one JSON line of results.")]
 LangOption = Annotated[str | None, typer.Option("--lang", help="zh or en (default: detected).")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(code)
 
 
 def _quiet_libraries() -> None:
@@ -39,16 +33,9 @@ def _quiet_libraries() -> None:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise _fail(str(exc)) from exc
-
-
 def _language(value: str | None) -> Locale | None:
     if value not in (None, "zh", "en"):
-        raise _fail("--lang must be zh or en")
+        raise fail("--lang must be zh or en")
     return cast(Locale | None, value)
 
 
@@ -93,10 +80,10 @@ def add(
     """Add or update documents; unchanged files are skipped. Exit 1 when a file was refused (the rest
     still go in)."""
     language = _language(lang)
-    settings = _settings()
+    settings = cli_settings()
     _quiet_libraries()
     if doc_id is not None and (len(paths) != 1 or paths[0].is_dir()):
-        raise _fail("--id names one document: give exactly one file")
+        raise fail("--id names one document: give exactly one file")
     asyncio.run(_add(settings, paths, language, doc_id, as_json))
 
 
@@ -172,13 +159,13 @@ async def _open(settings: Settings) -> tuple[Any, Any, Any]:
     try:
         pack = load_pack(settings.pack, settings.resolved_training_data_dir)
     except PackError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     engine = create_engine(settings.resolved_database_url)
     try:
         await migrate(engine)
     except Exception as exc:  # an unreachable or read-only database: say which, then stop
         await engine.dispose()
-        raise _fail(f"database {settings.resolved_database_url}: {exc}") from exc
+        raise fail(f"database {settings.resolved_database_url}: {exc}") from exc
     return engine, KnowledgeLibrary(engine), pack
 
 
@@ -191,7 +178,7 @@ def _reserved(pack: Any) -> dict[tuple[str, str], str]:
 @app.command("list")
 def list_documents(as_json: JsonFlag = False) -> None:
     """Every document: the pack's own articles and the library's."""
-    asyncio.run(_list(_settings(), as_json))
+    asyncio.run(_list(cli_settings(), as_json))
 
 
 async def _list(settings: Settings, as_json: bool) -> None:
@@ -223,7 +210,7 @@ def remove(
 ) -> None:
     """Remove a library document (in both languages unless --lang is given)."""
     language = _language(lang)
-    asyncio.run(_remove(_settings(), doc_id, language, as_json))
+    asyncio.run(_remove(cli_settings(), doc_id, language, as_json))
 
 
 async def _remove(settings: Settings, doc_id: str, language: Locale | None, as_json: bool) -> None:
@@ -237,8 +224,8 @@ async def _remove(settings: Settings, doc_id: str, language: Locale | None, as_j
     if not removed:
         owner = owner_of(_reserved(pack), doc_id, language)
         if owner:
-            raise _fail(f"{doc_id!r} belongs to {owner}; edit the pack to change it", 1)
-        raise _fail(f"no document {doc_id!r}" + (f" in {language}" if language else ""), 1)
+            raise fail(f"{doc_id!r} belongs to {owner}; edit the pack to change it", 1)
+        raise fail(f"no document {doc_id!r}" + (f" in {language}" if language else ""), 1)
     for d in removed:
         console.print(f"removed {d.id} ({d.language}, version {d.version}, {d.chunks} chunks)")
     _print({"removed": [d.as_dict() for d in removed]}, as_json)
@@ -254,8 +241,8 @@ def search(
     """Rank documents for QUERY exactly as the chat does (pack articles and library)."""
     language = _language(lang)
     if not query.strip():
-        raise _fail("the query is empty")
-    asyncio.run(_search(_settings(), query, language, k, as_json))
+        raise fail("the query is empty")
+    asyncio.run(_search(cli_settings(), query, language, k, as_json))
 
 
 async def _search(settings: Settings, query: str, language: Locale | None, k: int, as_json: bool) -> None:
@@ -320,20 +307,20 @@ def evaluate(
     from kefu.knowledge.ingest import expand, read_files
 
     language = _language(lang)
-    settings = _settings()
+    settings = cli_settings()
     if not docs.is_dir():
-        raise _fail(f"--docs {docs}: not a folder")
+        raise fail(f"--docs {docs}: not a folder")
     try:
         questions = read_questions(data)
     except DocumentError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     _quiet_libraries()
     files, _ = expand([docs])
     read, refused = read_files(files, language=language, max_bytes=int(settings.kb_max_file_mb * 1024 * 1024))
     for r in refused:
         console.print(f"[yellow]skipped:[/] {r.error}")
     if not read:
-        raise _fail(f"--docs {docs}: no readable documents")
+        raise fail(f"--docs {docs}: no readable documents")
     encoders = _encoders(settings)
     for lg in {d.language for d, _ in read}:  # load models before the clock starts
         [encoders[n] for n in encoder_names(lg, settings.kb_minilm)]
@@ -357,7 +344,7 @@ def evaluate(
             known_ids={d.doc_id for d in encoded},
         )
     except DocumentError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     result = {"documents": len(encoded), "chunks": index.size, "index_seconds": round(seconds, 2), **result}
     misses = cast(list[dict[str, object]], result.pop("misses"))
     table = Table("measure", "value")

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kefu.config import Settings, SettingsError, load_settings
+from kefu.cli.common import cli_settings, console, fail
 from kefu.llm.registry import ModelRegistry, RegistryError, check_version
 from kefu.llm.types import ALIASES, SAMPLING_KEYS, ModelVersion
 from kefu.store.database import create_engine, migrate
@@ -27,21 +27,8 @@ from kefu.store.database import create_engine, migrate
 model_app = typer.Typer(help="Model versions: list, add, promote, roll back.", no_args_is_help=True)
 experiment_app = typer.Typer(help="A/B experiments: a canary model for a share of users.", no_args_is_help=True)
 llm_app = typer.Typer(help="The local llama.cpp engine and the vLLM simulator.", no_args_is_help=True)
-console = Console(stderr=True, soft_wrap=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="End with one JSON line of results.")]
 T = TypeVar("T")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise _fail(str(exc)) from exc
 
 
 def _actor() -> str:
@@ -53,7 +40,7 @@ def _actor() -> str:
 
 def _with_registry(action: Callable[[ModelRegistry], Awaitable[T]]) -> T:
     async def run() -> T:
-        engine = create_engine(_settings().resolved_database_url)
+        engine = create_engine(cli_settings().resolved_database_url)
         try:
             await migrate(engine)
             return await action(ModelRegistry(engine))
@@ -63,7 +50,7 @@ def _with_registry(action: Callable[[ModelRegistry], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except RegistryError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -71,7 +58,7 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or key not in SAMPLING_KEYS:
-            raise _fail(f"--param {pair!r}: write KEY=VALUE with KEY one of {', '.join(sorted(SAMPLING_KEYS))}")
+            raise fail(f"--param {pair!r}: write KEY=VALUE with KEY one of {', '.join(sorted(SAMPLING_KEYS))}")
         try:
             params[key] = json.loads(raw)
         except ValueError:
@@ -145,14 +132,12 @@ def model_add(
     try:
         check_version(version)
     except RegistryError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if check:
-        settings = _settings()
+        settings = cli_settings()
         problem = probe(version.base_url, version.model, settings.llm_api_keys.get(name, settings.llm_api_key))
         if problem is not None:
-            raise _fail(
-                f"{problem}; nothing was registered (use --no-check to register a server that is not up yet)", 1
-            )
+            raise fail(f"{problem}; nothing was registered (use --no-check to register a server that is not up yet)", 1)
     _with_registry(lambda r: r.add(version, actor=_actor()))
     print(f"added model version {name} ({model} at {version.base_url})")
 
@@ -165,7 +150,7 @@ def model_promote(
 ) -> None:
     """Point an alias at a version; servers use it from their next turn."""
     if alias not in ALIASES:
-        raise _fail(f"--alias must be one of {', '.join(ALIASES)}")
+        raise fail(f"--alias must be one of {', '.join(ALIASES)}")
     before = _with_registry(lambda r: r.promote(name, alias=alias, actor=_actor(), percent=percent))
     print(f"{alias}: {before or '(none)'} -> {name}")
 
@@ -246,7 +231,7 @@ def llm_local(
         engine = LocalEngine(gguf, port=port, threads=threads, context_tokens=context)
         url = engine.start()
     except LocalEngineError as exc:
-        raise _fail(str(exc), 1) from exc
+        raise fail(str(exc), 1) from exc
     console.print(f"llama.cpp serving [bold]{engine.gguf.name}[/] at [bold]{url}[/] (KEFU_LLM_LOCAL_URL={url})")
     stop = False
 
@@ -263,7 +248,7 @@ def llm_local(
     finally:
         engine.stop()
     if not stop:
-        raise _fail("the llama.cpp server stopped", 1)
+        raise fail("the llama.cpp server stopped", 1)
 
 
 @llm_app.command("simulate")
@@ -287,7 +272,7 @@ def llm_simulate(
     try:
         profile = serving_profile(gpu, precision)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     sim = SimulatedVllm(
         profile, replicas=replicas, prefix_caching=prefix_cache, served_model=model,
         stream_interval_s=stream_interval_ms / 1000.0, record=record,
