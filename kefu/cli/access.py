@@ -12,13 +12,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from kefu.access.accounts import AccessStore, AccountExists, UnknownAccount
 from kefu.access.passwords import hash_password, password_problem
 from kefu.access.principals import ACCOUNT_ROLES, ROLES, as_role
-from kefu.config import SettingsError, load_settings
+from kefu.cli.common import cli_settings, console, fail
 from kefu.store.database import create_engine, migrate
 
 keys_app = typer.Typer(help="API keys for channel clients: create, list, revoke.", no_args_is_help=True)
@@ -28,24 +27,11 @@ PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
 ]
 T = TypeVar("T")
-console = Console(stderr=True, soft_wrap=True)
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}", markup=True, highlight=False)
-    return typer.Exit(code)
-
-
-def _database_url() -> str:
-    try:
-        return load_settings().resolved_database_url
-    except SettingsError as exc:
-        raise fail(str(exc)) from exc
 
 
 def _with_store(action: Callable[[AccessStore], Awaitable[T]]) -> T:
     async def run() -> T:
-        engine = create_engine(_database_url())
+        engine = create_engine(cli_settings().resolved_database_url)
         try:
             await migrate(engine)
             return await action(AccessStore(engine))

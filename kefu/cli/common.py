@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 import typer
 from rich.console import Console
 
@@ -21,3 +23,11 @@ def cli_settings(**overrides: object) -> Settings:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
         raise fail(str(exc)) from exc
+
+
+def cli_actor() -> str:
+    """Who made an audited change from the command line."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"

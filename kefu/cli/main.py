@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from kefu.cli import access as access_cli
 from kefu.cli import chat as chat_cli
@@ -18,7 +17,7 @@ from kefu.cli import kb as kb_cli
 from kefu.cli import loadtest as loadtest_cli
 from kefu.cli import models as models_cli
 from kefu.cli import privacy as privacy_cli
-from kefu.config import Settings, SettingsError, load_settings
+from kefu.cli.common import cli_settings, console
 
 app = typer.Typer(help="kefu (客服): self-hosted customer-service system.", no_args_is_help=True)
 pack_app = typer.Typer(help="Domain packs: check and prepare.", no_args_is_help=True)
@@ -33,15 +32,6 @@ app.add_typer(access_cli.user_app, name="user")
 app.add_typer(guard_cli.app, name="guard")
 app.add_typer(privacy_cli.app, name="privacy")
 app.command("loadtest")(loadtest_cli.loadtest)
-console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except SettingsError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -62,7 +52,7 @@ def serve(
     from kefu.llm.local import LocalEngine, LocalEngineError
     from kefu.obs.logs import configure_logging
 
-    settings = _settings(host=host, port=port)
+    settings = cli_settings(host=host, port=port)
     secret = load_secret(settings.secret_key, settings.data_dir)
     configure_logging(settings.log_level, settings.log_json, build_pseudonymizer(settings, secret))
     engine = None
@@ -108,7 +98,7 @@ def chat(
     if locale not in (None, "zh", "en"):
         console.print("[red]error:[/] --locale must be zh or en")
         raise typer.Exit(2)
-    asyncio.run(chat_cli.run(url, conversation, locale, api_key, _settings))
+    asyncio.run(chat_cli.run(url, conversation, locale, api_key, cli_settings))
 
 
 @pack_app.command("validate")
@@ -121,7 +111,7 @@ def pack_validate(path: Annotated[Path, typer.Argument(help="A pack folder (with
     if not (path / "pack.yaml").is_file():
         console.print(f"[red]error:[/] {path}: not a pack folder (no pack.yaml)")
         raise typer.Exit(2)
-    settings = _settings()
+    settings = cli_settings()
     try:
         pack = load_pack(str(path), settings.resolved_training_data_dir)
     except PackError as exc:
@@ -152,7 +142,7 @@ def pack_prepare(
     from kefu.packs.loader import PackError, load_pack
     from kefu.runtime import build_knowledge
 
-    settings = _settings(pack=pack)
+    settings = cli_settings(pack=pack)
     try:
         loaded = load_pack(settings.pack, settings.resolved_training_data_dir)
     except PackError as exc:

@@ -6,7 +6,6 @@ experiment change made here applies to every server's next turn, without a resta
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import signal
 import time
@@ -19,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kefu.cli.common import cli_settings, console, fail
+from kefu.cli.common import cli_actor, cli_settings, console, fail
 from kefu.llm.registry import ModelRegistry, RegistryError, check_version
 from kefu.llm.types import ALIASES, SAMPLING_KEYS, ModelVersion
 from kefu.store.database import create_engine, migrate
@@ -29,13 +28,6 @@ experiment_app = typer.Typer(help="A/B experiments: a canary model for a share o
 llm_app = typer.Typer(help="The local llama.cpp engine and the vLLM simulator.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="End with one JSON line of results.")]
 T = TypeVar("T")
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
 
 
 def _with_registry(action: Callable[[ModelRegistry], Awaitable[T]]) -> T:
@@ -138,7 +130,7 @@ def model_add(
         problem = probe(version.base_url, version.model, settings.llm_api_keys.get(name, settings.llm_api_key))
         if problem is not None:
             raise fail(f"{problem}; nothing was registered (use --no-check to register a server that is not up yet)", 1)
-    _with_registry(lambda r: r.add(version, actor=_actor()))
+    _with_registry(lambda r: r.add(version, actor=cli_actor()))
     print(f"added model version {name} ({model} at {version.base_url})")
 
 
@@ -151,14 +143,14 @@ def model_promote(
     """Point an alias at a version; servers use it from their next turn."""
     if alias not in ALIASES:
         raise fail(f"--alias must be one of {', '.join(ALIASES)}")
-    before = _with_registry(lambda r: r.promote(name, alias=alias, actor=_actor(), percent=percent))
+    before = _with_registry(lambda r: r.promote(name, alias=alias, actor=cli_actor(), percent=percent))
     print(f"{alias}: {before or '(none)'} -> {name}")
 
 
 @model_app.command("rollback")
 def model_rollback(alias: Annotated[str, typer.Option(help="stable or canary.")] = "stable") -> None:
     """Point an alias back at the version it had before its last promotion."""
-    current, previous = _with_registry(lambda r: r.rollback(alias=alias, actor=_actor()))
+    current, previous = _with_registry(lambda r: r.rollback(alias=alias, actor=cli_actor()))
     print(f"{alias}: {current} -> {previous or '(none: traffic returns to stable)'}")
 
 
@@ -180,7 +172,7 @@ def experiment_start(
     percent: Annotated[float, typer.Option(help="Share of users, 0-100 (sticky per user).")],
 ) -> None:
     """Send a sticky share of users to the canary version; the rest stay on stable."""
-    _with_registry(lambda r: r.start_experiment(canary, percent, actor=_actor()))
+    _with_registry(lambda r: r.start_experiment(canary, percent, actor=cli_actor()))
     print(f"experiment started: {canary} for {percent:g}% of users")
 
 
@@ -211,7 +203,7 @@ def experiment_status(as_json: JsonFlag = False) -> None:
 @experiment_app.command("stop")
 def experiment_stop() -> None:
     """End the experiment: every user goes back to stable."""
-    name = _with_registry(lambda r: r.stop_experiment(actor=_actor()))
+    name = _with_registry(lambda r: r.stop_experiment(actor=cli_actor()))
     print(f"experiment stopped: {name} no longer serves any user")
 
 

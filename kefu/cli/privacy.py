@@ -7,7 +7,6 @@ audit names a user only by pseudonym (HMAC with KEFU_PSEUDONYM_SECRET), never by
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kefu.access.tokens import load_secret
-from kefu.cli.common import cli_settings, console, fail
+from kefu.cli.common import cli_actor, cli_settings, console, fail
 from kefu.config import Settings
 from kefu.guard.pseudonym import Pseudonymizer
 from kefu.guard.setup import build_pseudonymizer
@@ -34,13 +33,6 @@ app = typer.Typer(
 JsonFlag = Annotated[bool, typer.Option("--json", help="End with one JSON line of results.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Count what would go; delete nothing (still audited).")]
 T = TypeVar("T")
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
 
 
 def _pseudonymizer(settings: Settings) -> Pseudonymizer:
@@ -101,13 +93,13 @@ def erase(
     pseudonymize = _pseudonymizer(settings)
     if user is not None:
         erasure = _on_database(
-            settings, lambda engine: erase_user(engine, user, pseudonymize, actor=_actor(), dry_run=dry_run)
+            settings, lambda engine: erase_user(engine, user, pseudonymize, actor=cli_actor(), dry_run=dry_run)
         )
     else:
         assert conversation is not None
         erasure = _on_database(
             settings,
-            lambda engine: erase_conversation(engine, conversation, pseudonymize, actor=_actor(), dry_run=dry_run),
+            lambda engine: erase_conversation(engine, conversation, pseudonymize, actor=cli_actor(), dry_run=dry_run),
         )
     _report(erasure, as_json)
 
@@ -140,7 +132,7 @@ def purge_command(
                 engine,
                 days,
                 now=datetime.now(UTC),
-                actor=_actor(),
+                actor=cli_actor(),
                 dry_run=dry_run,
                 batch_size=batch_size,
                 progress=advance,
