@@ -24,6 +24,8 @@ from kefu.actions.http_shop import HttpShop
 from kefu.actions.runner import ToolRunner
 from kefu.actions.shop import ShopBackend
 from kefu.actions.tools import SearchKnowledge, shop_tools
+from kefu.channels.base import ConversationHub, Outbox
+from kefu.channels.hub import InProcessHub
 from kefu.config import Settings
 from kefu.core.pipeline import Pipeline
 from kefu.core.protocols import ConversationLocks
@@ -80,10 +82,17 @@ class Runtime:
     inflight: set[asyncio.Task[Any]] = field(default_factory=set)  # streamed turns whose client may be gone
     # HMAC pseudonyms of user ids and addresses, the same as in the logs (the privacy audit uses them).
     pseudonymize: Pseudonymizer | None = None
+    # Live events to open widgets and agent consoles, and delivery of what is said outside a request.
+    hub: ConversationHub = field(default_factory=InProcessHub)
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.hub)
 
     async def close(self) -> None:
         if self.inflight:  # turns still running for clients that left: let them finish and be stored
             await asyncio.wait(set(self.inflight), timeout=self.settings.turn_deadline_s)
+        await self.hub.close()
         for closer in reversed(self._closers):
             result = closer()
             if hasattr(result, "__await__"):

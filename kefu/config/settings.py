@@ -158,6 +158,30 @@ class Settings(BaseSettings):
     tools_api_key: str = ""
     tools_timeout_s: float = Field(5.0, gt=0)
 
+    # --- channels, Kafka routing and handoff (kefu/channels, kefu/handoff)
+    # Kafka bootstrap servers "HOST:PORT[,HOST:PORT]"; empty: the in-process bus (no Kafka).
+    kafka_bootstrap: str = ""
+    kafka_group: str = "kefu-workers"
+    kafka_inbound_topic: str = "kefu.inbound"
+    kafka_outbound_topic: str = "kefu.outbound"
+    kafka_deadletter_topic: str = "kefu.deadletter"
+    kafka_max_attempts: int = Field(3, ge=1, le=100)  # a message that fails this often goes to the dead letters
+    # Generic signed webhook: HMAC-SHA256 key (empty: the webhook is off), clock tolerance, reply callback.
+    webhook_secret: str = ""
+    webhook_tolerance_s: float = Field(300.0, gt=0, le=3600)
+    webhook_callback_url: str = ""  # replies written later (an agent's) are POSTed here, signed the same way
+    # WeChat Official Account: the token of the server URL check, the app's credentials for the
+    # customer-service message API, its base URL, and how long a passive reply may wait (WeChat gives 5 s).
+    wechat_token: str = ""
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_reply_window_s: float = Field(4.5, gt=0, lt=5)
+    # Phone / voice: replies for text-to-speech are cut to about this many characters.
+    voice_max_chars: int = Field(120, ge=20, le=2000)
+    # An agent counts as online while the console was seen within this many seconds.
+    agent_online_s: float = Field(60.0, gt=0, le=3600)
+
     # --- privacy: purge conversations idle for more than retention_days; 0 keeps them (deletion is opt-in)
     retention_days: int = Field(0, ge=0, le=36500)
 

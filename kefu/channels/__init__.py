@@ -1,0 +1,1 @@
+"""Channel adapters: each turns its protocol into ``InboundMessage`` and a turn's answer back."""
