@@ -27,6 +27,7 @@ from kefu.api.routers import (
     health,
     messages,
     pages,
+    widget,
     ws,
 )
 from kefu.config import Settings
@@ -78,6 +79,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         admin_models,
         admin_privacy,
         auth,
+        widget,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
