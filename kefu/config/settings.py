@@ -179,6 +179,8 @@ class Settings(BaseSettings):
     wechat_reply_window_s: float = Field(4.5, gt=0, lt=5)
     # Phone / voice: replies for text-to-speech are cut to about this many characters.
     voice_max_chars: int = Field(120, ge=20, le=2000)
+    # Below this ASR confidence (0..1) the caller is asked to repeat and no turn runs.
+    voice_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     # An agent counts as online while the console was seen within this many seconds.
     agent_online_s: float = Field(60.0, gt=0, le=3600)
 
