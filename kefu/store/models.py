@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import text
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -264,3 +265,80 @@ class AccountRow(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("username", name="uq_accounts_username"),)
+
+
+class HandoffRow(Base):
+    """One handover of a conversation to people (kefu.handoff): the queue entry while ``waiting``, the
+    assignee once ``claimed``, then how it ended (``returned`` to the bot or ``closed`` with a resolution).
+    At most one handover of a conversation is waiting or claimed at a time (a partial unique index)."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    message_id: Mapped[str] = mapped_column(String(128), nullable=False)  # the turn that handed over
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # waiting, claimed, returned, closed
+    reason: Mapped[str] = mapped_column(String(64), nullable=False)
+    language: Mapped[str] = mapped_column(String(8), nullable=False)
+    channel: Mapped[str] = mapped_column(String(32), nullable=False)
+    agents_online: Mapped[bool] = mapped_column(default=False)  # at the moment of the handover
+    summary: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    assignee: Mapped[str | None] = mapped_column(String(100))  # the agent's id (username, or key:<id>)
+    assignee_name: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "message_id", name="uq_handoffs_turn"),
+        Index("ix_handoffs_status", "status", "requested_at"),
+        Index(
+            "ux_handoffs_active",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status IN ('waiting', 'claimed')"),
+            postgresql_where=text("status IN ('waiting', 'claimed')"),
+        ),
+    )
+
+
+class TicketRow(Base):
+    """A handover that found no agent online: the customer's contact details, so a person calls back.
+    ``phone`` / ``email`` are kept as given (a ticket exists to reach the customer); an erasure removes it."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    handoff_id: Mapped[int] = mapped_column(Integer, ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # open, closed
+    reason: Mapped[str] = mapped_column(String(64), nullable=False)
+    language: Mapped[str] = mapped_column(String(8), nullable=False)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    summary: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("handoff_id", name="uq_tickets_handoff"),
+        Index("ix_tickets_status", "status", "created_at"),
+        Index("ix_tickets_conversation_id", "conversation_id"),
+    )
+
+
+class AgentPresenceRow(Base):
+    """When each agent's console was last seen; an agent is online while that is recent (every replica
+    reads the same table)."""
+
+    __tablename__ = "agent_presence"
+
+    agent: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

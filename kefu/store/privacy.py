@@ -3,7 +3,7 @@
 What "every record" is, is the list ``ERASE_STEPS``: per table, the column that ties a row to a customer,
 and whether that column holds a conversation id or a customer key (the user id, or
 ``conversation:<id>`` for an anonymous conversation, as ``InboundMessage.customer_key`` builds it).
-A table a later issue adds (tickets, say) is one more line there; the conversations row comes last.
+A table a later issue adds is one more line there (tickets and handoffs are); the conversations row comes last.
 
 Rows are deleted child first instead of relying on ``ON DELETE CASCADE``: SQLite enforces foreign keys only
 when a connection turns them on, and a table keyed by conversation without a foreign key (``llm_calls``)
@@ -48,6 +48,8 @@ ERASE_STEPS: tuple[EraseStep, ...] = (
     EraseStep("llm_calls", "conversation_id", "conversation"),
     EraseStep("demo_order_changes", "customer_key", "customer"),
     EraseStep("demo_card_changes", "customer_key", "customer"),
+    EraseStep("tickets", "conversation_id", "conversation"),  # before handoffs: a ticket belongs to one
+    EraseStep("handoffs", "conversation_id", "conversation"),
     EraseStep("conversations", "id", "conversation"),  # last: the rows above hang off it
 )
 

@@ -25,7 +25,7 @@ from kefu.guard.pseudonym import Pseudonymizer
 from kefu.store import privacy
 from kefu.store.conversations import SqlConversationStore
 from kefu.store.database import create_engine, migrate
-from kefu.store.models import ConversationRow, DemoOrderChangeRow, LlmCallRow
+from kefu.store.models import ConversationRow, DemoOrderChangeRow, HandoffRow, LlmCallRow, TicketRow
 from kefu.store.privacy import (
     ANONYMOUS_CUSTOMER,
     ERASE_STEPS,
@@ -67,7 +67,8 @@ async def _turn(store: SqlConversationStore, cid: str, mid: str, user_id: str | 
 
 
 async def add_customer(engine: AsyncEngine, store: SqlConversationStore, cid: str, user_id: str | None) -> None:
-    """A conversation with two turns, feedback, a model call, an order change and a card change."""
+    """A conversation with two turns, feedback, a model call, an order change, a card change, a handover
+    and its ticket."""
     await _turn(store, cid, "m1", user_id, "我的订单 100003 还没发货")
     await _turn(store, cid, "m2", user_id, "please cancel order 100003")
     assert await store.add_feedback(cid, 4, "谢谢 thanks")
@@ -87,6 +88,33 @@ async def add_customer(engine: AsyncEngine, store: SqlConversationStore, cid: st
         )
         await connection.execute(
             insert(card_changes).values(customer_key=customer, last4=last4, kind="freeze", data={}, created_at=now)
+        )
+        handoff = await connection.execute(
+            insert(HandoffRow)
+            .values(
+                conversation_id=cid,
+                message_id="m2",
+                status="waiting",
+                reason="human_agent",
+                language="zh",
+                channel="web",
+                summary={},
+                requested_at=now,
+            )
+            .returning(HandoffRow.id)
+        )
+        await connection.execute(
+            insert(TicketRow).values(
+                conversation_id=cid,
+                handoff_id=handoff.scalar_one(),
+                status="open",
+                reason="human_agent",
+                language="zh",
+                phone="13812345678",
+                summary={},
+                created_at=now,
+                updated_at=now,
+            )
         )
 
 
@@ -111,6 +139,8 @@ PER_CONVERSATION = {
     "llm_calls": 1,
     "demo_order_changes": 1,
     "demo_card_changes": 1,
+    "tickets": 1,
+    "handoffs": 1,
     "conversations": 1,
 }
 
