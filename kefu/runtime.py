@@ -24,6 +24,7 @@ from kefu.actions.http_shop import HttpShop
 from kefu.actions.runner import ToolRunner
 from kefu.actions.shop import ShopBackend
 from kefu.actions.tools import SearchKnowledge, shop_tools
+from kefu.channels.adapters import ChannelAdapters, build_channel_adapters
 from kefu.channels.base import ConversationHub, Outbox
 from kefu.channels.hub import InProcessHub
 from kefu.config import Settings
@@ -85,6 +86,8 @@ class Runtime:
     # Live events to open widgets and agent consoles, and delivery of what is said outside a request.
     hub: ConversationHub = field(default_factory=InProcessHub)
     outbox: Outbox = field(init=False)
+    # The signed webhook and WeChat adapters (their deliveries are registered on the outbox).
+    channels: ChannelAdapters | None = None
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.hub)
@@ -361,7 +364,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     if reloader is not None:
         watcher = asyncio.create_task(reloader.run(), name="kefu-model-reloader")
         closers.append(partial(stop_task, watcher))
-    return Runtime(
+    runtime = Runtime(
         settings,
         pack,
         encoder,
@@ -379,3 +382,6 @@ async def build_runtime(settings: Settings) -> Runtime:
         gateway=gateway,
         pseudonymize=build_pseudonymizer(settings, secret),
     )
+    runtime.channels = build_channel_adapters(settings, pipeline, runtime.outbox)
+    closers.append(runtime.channels.close)  # runs first on close: WeChat turns still running finish
+    return runtime

@@ -1,0 +1,60 @@
+"""The external channel adapters a runtime serves (signed webhook, WeChat), built once from the settings.
+
+Each adapter is on only when its settings are: the webhook with ``KEFU_WEBHOOK_SECRET``, WeChat with
+``KEFU_WECHAT_TOKEN`` (and ``KEFU_WECHAT_APP_ID`` / ``KEFU_WECHAT_APP_SECRET`` for answers sent later).
+Their deliveries are registered on the runtime's ``Outbox``, so an agent's reply reaches the customer on
+the channel the conversation came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kefu.channels.base import Outbox
+from kefu.channels.once import OnceStore, build_once_store
+from kefu.channels.signing import SignedRequests
+from kefu.channels.webhook import CHANNEL as WEBHOOK_CHANNEL
+from kefu.channels.webhook import WebhookCallback
+from kefu.channels.wechat.account import CHANNEL as WECHAT_CHANNEL
+from kefu.channels.wechat.account import TurnHandler, WeChatAccount
+from kefu.channels.wechat.api import WeChatApi
+from kefu.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChannelAdapters:
+    claims: OnceStore  # replayed webhook requests, delivered WeChat answers (Redis when configured)
+    webhook: SignedRequests | None = None
+    callback: WebhookCallback | None = None
+    wechat: WeChatAccount | None = None
+
+    async def close(self) -> None:
+        if self.wechat is not None:
+            await self.wechat.close()
+        if self.callback is not None:
+            await self.callback.close()
+        await self.claims.close()
+
+
+def build_channel_adapters(settings: Settings, turns: TurnHandler, outbox: Outbox) -> ChannelAdapters:
+    adapters = ChannelAdapters(claims=build_once_store(settings.redis_url))
+    if settings.webhook_secret:
+        adapters.webhook = SignedRequests(settings.webhook_secret, settings.webhook_tolerance_s, adapters.claims)
+        if settings.webhook_callback_url:
+            adapters.callback = WebhookCallback(settings.webhook_callback_url, settings.webhook_secret)
+            outbox.register(WEBHOOK_CHANNEL, adapters.callback)
+    if settings.wechat_token:
+        api = None
+        if settings.wechat_app_id and settings.wechat_app_secret:
+            api = WeChatApi(settings.wechat_api_base, settings.wechat_app_id, settings.wechat_app_secret)
+        else:
+            log.warning(
+                "WeChat answers slower than the reply window and agents' replies cannot be sent: "
+                "set KEFU_WECHAT_APP_ID and KEFU_WECHAT_APP_SECRET"
+            )
+        adapters.wechat = WeChatAccount(turns, adapters.claims, api, window_s=settings.wechat_reply_window_s)
+        outbox.register(WECHAT_CHANNEL, adapters.wechat)
+    return adapters
