@@ -22,8 +22,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data_dir: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def start_server(data_dir: Path, port: int | None = None, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A server on ``port`` (a free one by default; pass the same one to restart a server in place)."""
+    port = port or free_port()
     environment = {
         **os.environ,
         "KEFU_DATA_DIR": str(data_dir),
@@ -32,7 +33,7 @@ def start_server(data_dir: Path, **env: str) -> tuple[subprocess.Popen[bytes], s
         "OPENBLAS_NUM_THREADS": "1",
         **env,
     }
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - kept open for the process's lifetime
+    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - kept open for the process's lifetime
     process = subprocess.Popen(
         [sys.executable, "-m", "kefu.cli.main", "serve", "--port", str(port)],
         cwd=ROOT,
