@@ -21,6 +21,9 @@ from kefu.api.routers import (
     admin_nlu,
     admin_privacy,
     auth,
+    channel_voice,
+    channel_webhook,
+    channel_wechat,
     chat_completions,
     conversations,
     docs,
@@ -80,6 +83,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         admin_privacy,
         auth,
         widget,
+        channel_webhook,
+        channel_wechat,
+        channel_voice,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

@@ -43,8 +43,6 @@ TURN_FAILED = (
     "Sorry, something went wrong on our side; please send your message again."
 )
 TOO_LONG = "抱歉，这条消息太长了，请分几条发送。\nSorry, that message is too long; please send it in shorter parts."
-# Events that deserve no answer (WeChat cannot even deliver one after an unsubscribe).
-SILENT_EVENTS = frozenset({"unsubscribe", "view", "location", "templatesendjobfinish", "masssendjobfinish"})
 
 
 class TurnHandler(Protocol):

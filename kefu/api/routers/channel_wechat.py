@@ -1,0 +1,117 @@
+"""``/channels/wechat``: the server URL of a WeChat Official Account (公众号), plaintext mode.
+
+``GET`` is WeChat's URL check: ``signature`` (SHA-1 of the sorted token, ``timestamp`` and ``nonce``) right
+-> ``echostr`` echoed, wrong -> 403. ``POST`` carries a pushed message, signed the same way in the query
+string. A text message (or a voice message WeChat transcribed) runs a turn in conversation ``wx:<OpenID>``
+as message ``wx-<MsgId>``: a passive XML reply when the answer is ready within
+``KEFU_WECHAT_REPLY_WINDOW_S``, else ``success`` and the answer through the customer-service API (see
+``kefu.channels.wechat.account`` for retries). A subscribe event gets the welcome, an image or a voice note
+without transcription a polite zh/en note, other events ``success``. A message that is not signed is 403,
+malformed XML (a DTD or entity included) 400, a body over ``KEFU_MAX_BODY_BYTES`` 413; off (404) while
+``KEFU_WECHAT_TOKEN`` is unset.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from kefu.api.deps import RuntimeDep
+from kefu.api.errors import ApiError
+from kefu.api.schemas import MessageIn
+from kefu.api.turns import inbound
+from kefu.channels.wechat import CHANNEL, MalformedMessage, WeChatAccount, conversation_id, parse_message, text_reply
+from kefu.channels.wechat.account import TEXT_ONLY, TOO_LONG
+from kefu.channels.wechat.signature import signature_ok
+from kefu.runtime import Runtime
+
+router = APIRouter(prefix="/channels", tags=["channels"])
+
+SUCCESS = "success"  # tells WeChat the message is taken and no passive reply follows
+_ECHOSTR = re.compile(r"^[A-Za-z0-9+/=._~-]{1,512}$")
+Signed = Annotated[str | None, Query(max_length=128)]
+FALLBACK_WELCOME = "您好，欢迎关注！请问有什么可以帮您？\nHello and welcome! How can I help you?"
+
+
+def _account(runtime: Runtime) -> WeChatAccount:
+    account = runtime.channels.wechat if runtime.channels is not None else None
+    if account is None:
+        raise ApiError(
+            404, "channel_disabled", "the WeChat channel is off: set KEFU_WECHAT_TOKEN / 微信公众号通道未启用"
+        )
+    return account
+
+
+def _check(runtime: Runtime, signature: str | None, timestamp: str | None, nonce: str | None) -> None:
+    if not signature_ok(runtime.settings.wechat_token, timestamp, nonce, signature):
+        raise ApiError(403, "invalid_signature", "the WeChat signature does not match / 微信签名校验失败")
+
+
+@router.get("/wechat", response_class=PlainTextResponse)
+async def verify_url(
+    runtime: RuntimeDep,
+    signature: Signed = None,
+    timestamp: Signed = None,
+    nonce: Signed = None,
+    echostr: Signed = None,
+) -> PlainTextResponse:
+    """WeChat's server URL check: echo ``echostr`` when the signature is right."""
+    _account(runtime)
+    _check(runtime, signature, timestamp, nonce)
+    if echostr is None or not _ECHOSTR.fullmatch(echostr):
+        raise ApiError(400, "invalid_echostr", "echostr is missing or not a WeChat echo string / echostr 无效")
+    return PlainTextResponse(echostr)
+
+
+def _welcome(runtime: Runtime) -> str:
+    try:
+        return runtime.responder.text("greeting", runtime.settings.default_locale)
+    except KeyError:  # a pack without a greeting template
+        return FALLBACK_WELCOME
+
+
+@router.post("/wechat", response_class=PlainTextResponse)
+async def receive(
+    request: Request,
+    runtime: RuntimeDep,
+    signature: Signed = None,
+    timestamp: Signed = None,
+    nonce: Signed = None,
+    encrypt_type: Signed = None,
+) -> Response:
+    """A message WeChat pushes; the answer is a passive XML reply or ``success``."""
+    account = _account(runtime)
+    _check(runtime, signature, timestamp, nonce)
+    if encrypt_type not in (None, "", "raw"):
+        raise ApiError(
+            400,
+            "encryption_unsupported",
+            "encrypted (safe-mode) messages are not supported: set the account's message encryption to plaintext"
+            " or compatible mode / 暂不支持安全模式，请使用明文或兼容模式",
+        )
+    try:
+        wx = parse_message(await request.body())
+    except MalformedMessage as exc:
+        raise ApiError(400, "malformed_xml", f"not a WeChat message: {exc} / 无法解析的微信消息") from exc
+    text = wx.text
+    reply: str | None
+    if text is not None:
+        said = MessageIn(text=text, user_id=wx.from_user, channel=CHANNEL, message_id=f"wx-{wx.key}")
+        try:
+            message = inbound(said, conversation_id(wx.from_user), runtime.settings)
+        except ApiError as exc:  # empty or too long: the customer is told, WeChat gets its answer
+            reply = await account.answer_once(wx, TOO_LONG if exc.code == "text_too_long" else TEXT_ONLY)
+        else:
+            reply = await account.answer_turn(wx, message)
+    elif wx.msg_type == "event":
+        # A new follower (also by scanning a QR code) gets the welcome; menu clicks and the like need none.
+        reply = await account.answer_once(wx, _welcome(runtime)) if wx.event.lower() == "subscribe" else None
+    else:  # image, voice without transcription, video, location, link, file
+        reply = await account.answer_once(wx, TEXT_ONLY)
+    if not reply:
+        return PlainTextResponse(SUCCESS)
+    return Response(text_reply(wx, reply, int(time.time())), media_type="application/xml")
