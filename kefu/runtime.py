@@ -27,6 +27,7 @@ from kefu.actions.tools import SearchKnowledge, shop_tools
 from kefu.channels.adapters import ChannelAdapters, build_channel_adapters
 from kefu.channels.base import ConversationHub, Outbox
 from kefu.channels.hub import InProcessHub
+from kefu.channels.kafka.gateway import KafkaGateway
 from kefu.config import Settings
 from kefu.core.pipeline import Pipeline
 from kefu.core.protocols import ConversationLocks
@@ -88,6 +89,8 @@ class Runtime:
     outbox: Outbox = field(init=False)
     # The signed webhook and WeChat adapters (their deliveries are registered on the outbox).
     channels: ChannelAdapters | None = None
+    # Kafka routing (KEFU_KAFKA_BOOTSTRAP): publishes to kefu.inbound and relays kefu.outbound to the outbox.
+    kafka: KafkaGateway | None = None
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.hub)
@@ -249,7 +252,8 @@ async def purge_periodically(engine: AsyncEngine, days: int, every_s: float = 36
         await asyncio.sleep(every_s)
 
 
-async def build_runtime(settings: Settings) -> Runtime:
+async def build_runtime(settings: Settings, *, kafka_relay: bool = True) -> Runtime:
+    """``kafka_relay=False``: no Kafka gateway even when KEFU_KAFKA_BOOTSTRAP is set (``kefu worker``)."""
     pack = load_pack(settings.pack, settings.resolved_training_data_dir)
     encoder = RecentVectors(UseEncoder())  # the guard and the NLU embed each message once between them
     nlu = build_understanding(pack, settings, encoder)
@@ -384,4 +388,8 @@ async def build_runtime(settings: Settings) -> Runtime:
     )
     runtime.channels = build_channel_adapters(settings, pipeline, runtime.outbox)
     closers.append(runtime.channels.close)  # runs first on close: WeChat turns still running finish
+    if settings.kafka_bootstrap and kafka_relay:  # after the deliveries are registered: the relay uses them
+        runtime.kafka = KafkaGateway.from_settings(settings, runtime.outbox)
+        await runtime.kafka.start()
+        closers.append(runtime.kafka.stop)
     return runtime
