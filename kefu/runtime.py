@@ -257,6 +257,8 @@ async def build_runtime(settings: Settings, *, kafka_relay: bool = True) -> Runt
     pack = load_pack(settings.pack, settings.resolved_training_data_dir)
     encoder = RecentVectors(UseEncoder())  # the guard and the NLU embed each message once between them
     nlu = build_understanding(pack, settings, encoder)
+    # Load the encoder's weights and jieba's dictionary now (seconds), not in the first customer's turn.
+    encoder.encode(["你好 hello"])
     warm_up()
     closers: list[Callable[[], Any]] = []
 

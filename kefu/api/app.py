@@ -33,7 +33,7 @@ from kefu.api.routers import (
     widget,
     ws,
 )
-from kefu.config import Settings
+from kefu.config import Settings, load_settings
 from kefu.obs.http import ObservedRequests
 from kefu.runtime import Runtime, build_runtime
 
@@ -105,3 +105,19 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     # Outermost: a trace id for every request and log line, and every answer counted (a 413 included).
     app.add_middleware(ObservedRequests, observer=lambda: getattr(getattr(app.state, "runtime", None), "metrics", None))
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The factory each process of ``kefu serve --workers N`` calls: the settings come from the
+    environment (the parent passes its command-line choices on as ``KEFU_*`` variables)."""
+    from kefu.access.tokens import load_secret
+    from kefu.guard.setup import build_pseudonymizer
+    from kefu.obs.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(
+        settings.log_level,
+        settings.log_json,
+        build_pseudonymizer(settings, load_secret(settings.secret_key, settings.data_dir)),
+    )
+    return create_app(settings)

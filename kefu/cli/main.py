@@ -18,6 +18,7 @@ from kefu.cli import loadtest as loadtest_cli
 from kefu.cli import models as models_cli
 from kefu.cli import privacy as privacy_cli
 from kefu.cli.common import cli_settings, console
+from kefu.config import Settings
 
 app = typer.Typer(help="kefu (客服): self-hosted customer-service system.", no_args_is_help=True)
 pack_app = typer.Typer(help="Domain packs: check and prepare.", no_args_is_help=True)
@@ -42,6 +43,14 @@ def serve(
         bool, typer.Option("--llm-local", help="Start the bundled llama.cpp engine too, and stop it on exit.")
     ] = False,
     gguf: Annotated[Path | None, typer.Option(help="With --llm-local: this GGUF instead of SmolLM2-135M.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port (one per core pays). Live pushes between them need KEFU_REDIS_URL.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the HTTP server (database from KEFU_DATABASE_URL; SQLite under ./data/ by default)."""
     import uvicorn
@@ -70,9 +79,14 @@ def serve(
             settings = settings.model_copy(update=overrides)
             console.print(f"local LLM [bold]{engine.gguf.name}[/] at {url}")
     console.print(f"kefu serving pack [bold]{settings.pack}[/] on [bold]http://{settings.host}:{settings.port}/[/]")
+    served: object = create_app(settings)
+    if workers > 1:
+        served = _prepare_workers(settings, workers)
     try:
         uvicorn.run(
-            create_app(settings),
+            served,  # type: ignore[arg-type]
+            factory=workers > 1,
+            workers=workers,
             host=settings.host,
             port=settings.port,
             log_level="warning",
@@ -83,6 +97,35 @@ def serve(
     finally:
         if engine is not None:
             engine.stop()
+
+
+def _prepare_workers(settings: Settings, workers: int) -> str:
+    """Before the worker processes start: migrate the schema once (they would race), warn about what is
+    per process, and hand the command line's choices on through the environment."""
+    from kefu.store.database import create_engine, migrate
+
+    async def migrate_once() -> None:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate_once())
+    if not settings.redis_url:
+        console.print(
+            f"[yellow]note:[/] {workers} workers without KEFU_REDIS_URL: each has its own conversation locks and live "
+            "pushes (a widget and an agent console on different workers do not see each other's messages)"
+        )
+    chosen = {
+        "host": settings.host,
+        "port": str(settings.port),
+        "llm_local_url": settings.llm_local_url,
+        "llm_local_model": settings.llm_local_model,
+        "llm_local_languages": ",".join(settings.llm_local_languages),
+    }
+    os.environ.update({f"KEFU_{name.upper()}": value for name, value in chosen.items()})
+    return "kefu.api.app:create_app_from_environment"
 
 
 @app.command()

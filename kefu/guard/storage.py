@@ -4,7 +4,8 @@ from the settings so that it can be recovered by someone who holds the key."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -74,28 +75,38 @@ class Sealer:
             raise SealError("cannot open the sealed text: wrong key or damaged data") from exc
 
 
-def scrub_value(value: Any, key: str | None = None) -> Any:
+def redact_text(text: str) -> str:
+    spans = find_pii(text)
+    return redact(text, spans) if spans else text
+
+
+def scrub_value(value: Any, key: str | None = None, redact_str: Callable[[str], str] = redact_text) -> Any:
     """``value`` with PII redacted in every string inside it (identifier keys excepted)."""
     if isinstance(value, str):
         if key in _ID_KEYS or len(value) < 5:
             return value
-        spans = find_pii(value)
-        return redact(value, spans) if spans else value
+        return redact_str(value)
     if isinstance(value, Mapping):
-        return {k: scrub_value(v, str(k)) for k, v in value.items()}
+        return {k: scrub_value(v, str(k), redact_str) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [scrub_value(v, key) for v in value]
+        return [scrub_value(v, key, redact_str) for v in value]
     return value
+
+
+# A turn writes the customer's text in several events (the message, the parse, the tool arguments) and
+# template replies recur: remembering recent redactions saves most PII scans on the hot path.
+SCRUB_CACHE_SIZE = 4096
 
 
 class PayloadScrubber:
     """Applied by the conversation store to everything it writes."""
 
-    def __init__(self, sealer: Sealer | None = None) -> None:
+    def __init__(self, sealer: Sealer | None = None, cache_size: int = SCRUB_CACHE_SIZE) -> None:
         self.sealer = sealer
+        self._redact = lru_cache(maxsize=cache_size)(redact_text)
 
     def __call__(self, event_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        scrubbed: dict[str, Any] = scrub_value(payload)
+        scrubbed: dict[str, Any] = scrub_value(payload, None, self._redact)
         if self.sealer is not None and event_type in _SEALED_EVENTS:
             for field in ("text", "comment"):
                 original = payload.get(field)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -16,6 +17,12 @@ _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=\.)\s+|(?<=[a-z)][.:])(?=
 _BUDGET = {"en": 360, "zh": 180}  # characters: about two or three sentences
 _OVERLAP_WEIGHT = 0.04
 _PREFERRED_BONUS = 0.05  # sentences of the section retrieval ranked first get a small head start
+
+
+@lru_cache(maxsize=16384)
+def _words(sentence: str, language: Locale) -> frozenset[str]:
+    # Passages' sentences recur from question to question: segment each once (jieba is the costly part).
+    return frozenset(tokenize(sentence, language))
 
 
 def split_sentences(text: str) -> list[str]:
@@ -36,7 +43,7 @@ def pick_sentences(
     if not sentences:
         return ""
     wanted = set(tokenize(question, language))
-    scores = np.array([_OVERLAP_WEIGHT * len(wanted & set(tokenize(s, language))) for s in sentences])
+    scores = np.array([_OVERLAP_WEIGHT * len(wanted & _words(s, language)) for s in sentences])
     scores += np.where(np.asarray(preferred, dtype=bool), _PREFERRED_BONUS, 0.0)
     if query_vector is not None and sentence_vectors is not None:
         scores += sentence_vectors @ query_vector
