@@ -19,10 +19,13 @@ from kefu.core.protocols import (
     ConversationStore,
     DialoguePolicy,
     Guard,
+    HandoffDesk,
+    Handover,
     IntentArbiter,
     ReplyWriter,
     Responder,
     TextSink,
+    TurnAnnouncer,
     Understanding,
 )
 from kefu.core.types import (
@@ -95,6 +98,8 @@ class Pipeline:
         arbiter: IntentArbiter | None = None,
         writer: ReplyWriter | None = None,
         deadline_s: float = 8.0,
+        desk: HandoffDesk | None = None,
+        announcer: TurnAnnouncer | None = None,
     ) -> None:
         self.locks = locks
         self.guard = guard
@@ -107,6 +112,9 @@ class Pipeline:
         self.arbiter = arbiter
         self.writer = writer
         self.deadline_s = deadline_s
+        # The people's side of handovers (kefu.handoff), and who hears of stored turns (agent consoles).
+        self.desk = desk
+        self.announcer = announcer
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -244,20 +252,26 @@ class Pipeline:
 
         owner: Owner = snapshot.owner
         if owner == "agent":
-            # A person owns the conversation: the bot records the message and stays silent.
+            # A person owns the conversation: the bot records the message and stays silent (only while
+            # nobody has claimed it may the desk acknowledge contact details left for a ticket).
+            said = await self._while_waiting(message, parse, locale)
             result = TurnResult(
                 conversation_id=message.conversation_id,
                 message_id=mid,
-                reply=Reply(text=""),
+                reply=Reply(text=said or ""),
                 intent=parse.intent,
                 entities=parse.entities,
                 state="handoff",
                 handoff=True,
                 owner="agent",
             )
-            events.append(Event("bot_silent", {"reason": "agent_owns_conversation"}, mid))
+            if said:
+                events.append(Event("reply_sent", {"text": said, "locale": locale, "reason": "ticket_contact"}, mid))
+            else:
+                events.append(Event("bot_silent", {"reason": "agent_owns_conversation"}, mid))
             await self.store.commit_turn(message, snapshot, events, result)
             self.observer.recorded(message.channel, events)
+            await self._announce(message, result, None)
             return result
         if owner == "closed":
             events.append(Event("owner_changed", {"from": "closed", "to": "bot", "reason": "customer_wrote"}, mid))
@@ -328,9 +342,21 @@ class Pipeline:
             reply, model = template_reply, None
 
         new_owner: Owner = "agent" if decision.handoff else ("closed" if decision.close else "bot")
+        handover: Handover | None = None
         if new_owner != owner:
             reason = decision.handoff_reason or ("resolved" if decision.close else "bot")
             events.append(Event("owner_changed", {"from": owner, "to": new_owner, "reason": reason}, mid))
+            if new_owner == "agent":
+                handover = await self._handover(message, parse, reason, locale)
+        if handover is not None:
+            if handover.notice:  # nobody is online: the customer hears so, and how they will be reached
+                reply = replace(reply, text="\n".join(t for t in (reply.text, handover.notice) if t))
+            payload = {
+                "reason": handover.reason,
+                "agents_online": handover.agents_online,
+                "notice": bool(handover.notice),
+            }
+            events.append(Event("handover", payload, mid))
         state_name = {"agent": "handoff", "closed": "closed"}.get(new_owner, decision.state.name)
         result = TurnResult(
             conversation_id=message.conversation_id,
@@ -363,7 +389,34 @@ class Pipeline:
         with self._timed("store"):
             await self.store.commit_turn(message, updated, events, result)
         self.observer.recorded(message.channel, events)
+        await self._announce(message, result, handover)
         return result
+
+    async def _handover(self, message: InboundMessage, parse: Parse, reason: str, locale: Locale) -> Handover | None:
+        if self.desk is None:
+            return None
+        try:
+            return await self.desk.handover(message, parse, reason, locale)
+        except Exception:  # the handover still happens; only the "nobody online" notice is lost
+            log.exception("handoff desk failed", extra={"conversation_id": message.conversation_id})
+            return None
+
+    async def _while_waiting(self, message: InboundMessage, parse: Parse, locale: Locale) -> str | None:
+        if self.desk is None:
+            return None
+        try:
+            return await self.desk.while_waiting(message, parse, locale)
+        except Exception:  # silence is the safe answer while a person owns the conversation
+            log.exception("handoff desk failed", extra={"conversation_id": message.conversation_id})
+            return None
+
+    async def _announce(self, message: InboundMessage, result: TurnResult, handover: Handover | None) -> None:
+        if self.announcer is None:
+            return
+        try:
+            await self.announcer.turn_stored(message, result, handover)
+        except Exception:  # the turn is stored and answered; a console missing it live reloads it
+            log.exception("turn announcer failed", extra={"conversation_id": message.conversation_id})
 
     async def _decide(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kefu.core.types import (
@@ -147,3 +148,35 @@ class ConversationStore(Protocol):
     async def set_owner(self, conversation_id: str, owner: Owner, reason: str) -> bool: ...
 
     async def ping(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """A turn that hands the conversation to people: why, in which language, whether an agent was online,
+    and what the desk added to the bot's reply ("" while an agent is online)."""
+
+    reason: str
+    locale: Locale
+    agents_online: bool
+    notice: str = ""
+
+
+class HandoffDesk(Protocol):
+    """The people's side of a handover (``kefu.handoff``), asked during a turn. The turn holds the
+    conversation's lock: an implementation must not take it."""
+
+    async def handover(self, message: InboundMessage, parse: Parse, reason: str, locale: Locale) -> Handover:
+        """Called when a turn hands over: is an agent online, and what to tell the customer if not."""
+        ...
+
+    async def while_waiting(self, message: InboundMessage, parse: Parse, locale: Locale) -> str | None:
+        """Called for a message while an agent owns the conversation: a short reply (contact details for
+        the ticket noted) while nobody has claimed it yet; None keeps the bot silent."""
+        ...
+
+
+class TurnAnnouncer(Protocol):
+    """Told about every turn once it is stored (not about replays), so agent consoles see it live and a
+    handover is queued. Must not raise into the turn, and must not take the conversation's lock."""
+
+    async def turn_stored(self, message: InboundMessage, result: TurnResult, handover: Handover | None) -> None: ...
