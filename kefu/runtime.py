@@ -27,6 +27,7 @@ from kefu.actions.tools import SearchKnowledge, shop_tools
 from kefu.channels.adapters import ChannelAdapters, build_channel_adapters
 from kefu.channels.base import ConversationHub, Outbox
 from kefu.channels.hub import InProcessHub
+from kefu.channels.hub_redis import RedisHub
 from kefu.channels.kafka.gateway import KafkaGateway
 from kefu.config import Settings
 from kefu.core.pipeline import Pipeline
@@ -35,6 +36,8 @@ from kefu.core.types import Locale
 from kefu.dialogue.engine import DialogueConfig, FlowEngine
 from kefu.guard.pseudonym import Pseudonymizer
 from kefu.guard.setup import build_guard, build_pseudonymizer, build_scrubber
+from kefu.handoff.service import HandoffService
+from kefu.handoff.setup import build_handoff
 from kefu.knowledge.base import PASSAGE_TOKENS, KnowledgeBase, encode_cached, encoder_names
 from kefu.knowledge.library import KnowledgeLibrary
 from kefu.knowledge.tokens import warm_up
@@ -91,6 +94,8 @@ class Runtime:
     channels: ChannelAdapters | None = None
     # Kafka routing (KEFU_KAFKA_BOOTSTRAP): publishes to kefu.inbound and relays kefu.outbound to the outbox.
     kafka: KafkaGateway | None = None
+    # Handover to people: the queue, claims, agents' messages and notes, tickets, presence (kefu.handoff).
+    handoff: HandoffService | None = None
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.hub)
@@ -298,10 +303,12 @@ async def build_runtime(settings: Settings, *, kafka_relay: bool = True) -> Runt
         raise PackError("\n".join(problems))
 
     locks: ConversationLocks
+    hub: ConversationHub = InProcessHub()
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)
         closers.append(redis.aclose)
         locks = RedisLocks(redis, timeout_s=settings.lock_timeout_s)
+        hub = RedisHub(redis)  # a widget on one replica sees what an agent on another says
     else:
         locks = InProcessLocks(settings.lock_timeout_s)
 
@@ -387,7 +394,21 @@ async def build_runtime(settings: Settings, *, kafka_relay: bool = True) -> Runt
         registry=registry,
         gateway=gateway,
         pseudonymize=build_pseudonymizer(settings, secret),
+        hub=hub,
     )
+    runtime.handoff = build_handoff(
+        settings=settings,
+        pack=pack,
+        store=store,
+        hub=hub,
+        outbox=runtime.outbox,
+        pipeline=pipeline,
+        texts=responder,
+        metrics=metrics,
+        tools=runner,
+        gateway=gateway,
+    )
+    closers.append(runtime.handoff.close)
     runtime.channels = build_channel_adapters(settings, pipeline, runtime.outbox)
     closers.append(runtime.channels.close)  # runs first on close: WeChat turns still running finish
     if settings.kafka_bootstrap and kafka_relay:  # after the deliveries are registered: the relay uses them

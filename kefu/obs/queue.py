@@ -1,8 +1,8 @@
 """The handover queue's length, read from the store in the background (never on a scrape or a turn).
 
-Every replica reads the same number from the shared database, so dashboards and alerts take ``max`` over
-replicas. One ``count(*)`` every ``every_s`` seconds per replica: a scan of the conversations table (an
-index on ``conversations.owner`` would make it a lookup of the agent-owned rows only).
+The queue is the handovers waiting for an agent (not yet claimed; kefu.handoff). Every replica reads the
+same number from the shared database, so dashboards and alerts take ``max`` over replicas. One
+``count(*)`` every ``every_s`` seconds per replica, on the ``handoffs(status, requested_at)`` index.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kefu.store.models import ConversationRow
+from kefu.store.models import HandoffRow
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,9 @@ class QueueGauge(Protocol):
     def set_handoff_queue(self, length: int) -> None: ...
 
 
-async def agent_owned(engine: AsyncEngine) -> int:
-    """Conversations an agent owns now (handed over and not yet closed or given back to the bot)."""
-    query = select(func.count()).select_from(ConversationRow).where(ConversationRow.owner == "agent")
+async def waiting_for_agent(engine: AsyncEngine) -> int:
+    """Conversations handed over and not yet claimed by an agent."""
+    query = select(func.count()).select_from(HandoffRow).where(HandoffRow.status == "waiting")
     async with engine.connect() as connection:
         return int((await connection.execute(query)).scalar_one())
 
@@ -35,7 +35,7 @@ async def agent_owned(engine: AsyncEngine) -> int:
 async def watch_handoff_queue(engine: AsyncEngine, gauge: QueueGauge, every_s: float = QUEUE_REFRESH_S) -> None:
     while True:
         try:
-            gauge.set_handoff_queue(await agent_owned(engine))
+            gauge.set_handoff_queue(await waiting_for_agent(engine))
         except Exception:  # the store may be down for a while: the gauge keeps its last value, the turns go on
             log.warning("could not read the handover queue's length", exc_info=True)
         await asyncio.sleep(every_s)

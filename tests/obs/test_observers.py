@@ -11,7 +11,7 @@ import pytest
 from kefu.core.types import Event
 from kefu.llm.registry import CallRecord
 from kefu.obs.metrics import Metrics
-from kefu.obs.queue import agent_owned, watch_handoff_queue
+from kefu.obs.queue import waiting_for_agent, watch_handoff_queue
 from kefu.runtime import Runtime
 from tests.conftest import message
 
@@ -119,12 +119,12 @@ def test_agent_console_and_worker_reports() -> None:
 
 @pytest.mark.asyncio
 async def test_handoff_queue_is_read_from_the_store(runtime: Runtime) -> None:
-    before = await agent_owned(runtime.engine)
+    before = await waiting_for_agent(runtime.engine)
     for text in ("转人工", "I want to talk to a person"):
         result = await runtime.pipeline.handle(message(f"queue-{uuid.uuid4().hex[:10]}", text))
         assert result.owner == "agent"
     await runtime.pipeline.handle(message(f"queue-{uuid.uuid4().hex[:10]}", "hello"))
-    assert await agent_owned(runtime.engine) == before + 2
+    assert await waiting_for_agent(runtime.engine) == before + 2
 
     metrics = Metrics()
     watcher = asyncio.create_task(watch_handoff_queue(runtime.engine, metrics, every_s=0.01))
