@@ -20,6 +20,8 @@ from kefu.api.routers import (
     admin_models,
     admin_nlu,
     admin_privacy,
+    agent,
+    agent_live,
     auth,
     channel_voice,
     channel_webhook,
@@ -86,6 +88,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         channel_webhook,
         channel_wechat,
         channel_voice,
+        agent,
+        agent_live,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
