@@ -69,9 +69,12 @@ _CLAUSE_END = re.compile(r"[，,；;：:、]")
 
 
 def language_of(text: str, default: Locale) -> Locale:
-    if _CJK.search(text):
-        return "zh"
-    return "en" if re.search(r"[A-Za-z]", text) else default
+    """zh or en by which script carries more of ``text`` (an English reply may name "顺丰速运")."""
+    chinese = len(_CJK.findall(text))
+    english = len(re.findall(r"[A-Za-z]+", text))
+    if chinese == english == 0:
+        return default
+    return "zh" if chinese >= english else "en"
 
 
 def _price(match: re.Match[str], locale: Locale) -> str:
@@ -91,6 +94,11 @@ def _date(match: re.Match[str], locale: Locale) -> str:
 
 def readable(text: str, locale: Locale) -> str:
     """``text`` with only what can be heard, numbers written to be read aloud."""
+    return _numbers(_clean(text, locale), locale)
+
+
+def _clean(text: str, locale: Locale) -> str:
+    """What cannot be heard removed; brackets become pauses."""
     text = _SOURCES.sub("", text)
     text = _MD_LINK.sub(r"\1", text)
     text = _URL.sub("", text)
@@ -98,19 +106,23 @@ def readable(text: str, locale: Locale) -> str:
     text = _LINE_MARKERS.sub("", text)
     text = _MD_MARKS.sub("", text)
     text = _EMOJI.sub("", text)
-    text = _PRICE_BEFORE.sub(lambda m: _price(m, locale), text)
-    text = _TRAILING_ZEROS.sub(r"\1", text)
-    text = _ISO_DATE.sub(lambda m: _date(m, locale), text)
-    pause = "，" if locale == "zh" else ", "
-    text = _PHONE.sub(lambda m: pause.join(" ".join(group) for group in m.group(0).split("-")), text)
-    text = _CODE.sub(lambda m: " ".join(m.group(1).upper()), text)
-    text = _RANGE.sub(r"\1 到 \2" if locale == "zh" else r"\1 to \2", text)
     if locale == "en":
         text = re.sub(r"\be\.g\.\s*", "for example ", text)
         text = re.sub(r"\bi\.e\.\s*", "that is, ", text)
     text = _QUOTES.sub("", text)
     text = _BRACKETS.sub("，" if locale == "zh" else ", ", text)
     return _tidy(text, locale)
+
+
+def _numbers(text: str, locale: Locale) -> str:
+    """Numbers as they should be read: prices with their unit, dates, ranges, codes one by one."""
+    text = _PRICE_BEFORE.sub(lambda m: _price(m, locale), text)
+    text = _TRAILING_ZEROS.sub(r"\1", text)
+    text = _ISO_DATE.sub(lambda m: _date(m, locale), text)
+    pause = "，" if locale == "zh" else ", "
+    text = _PHONE.sub(lambda m: pause.join(" ".join(group) for group in m.group(0).split("-")), text)
+    text = _CODE.sub(lambda m: " ".join(m.group(1).upper()), text)
+    return _RANGE.sub(r"\1到\2" if locale == "zh" else r"\1 to \2", text)
 
 
 def _tidy(text: str, locale: Locale) -> str:
@@ -167,9 +179,13 @@ def _clause_cut(text: str, max_chars: int) -> str:
     return head.rstrip(" ,，;；:：、") + ("。" if zh else ".")
 
 
+def _join(parts: Sequence[str], locale: Locale) -> str:
+    return ("" if locale == "zh" else " ").join(p for p in parts if p)
+
+
 def options(quick_replies: Sequence[str], locale: Locale) -> str:
     """Quick replies as something to say: "您可以说：是 / 否" or "You can say: Yes or No"."""
-    said = [re.sub(r"[。.！!？?]+$", "", _tidy(readable(q, locale), locale)) for q in quick_replies]
+    said = [re.sub(r"[。.！!？?]+$", "", readable(q, locale)) for q in quick_replies]
     said = [s for s in said if s]
     if not said:
         return ""
@@ -180,11 +196,14 @@ def options(quick_replies: Sequence[str], locale: Locale) -> str:
 
 
 def spoken(text: str, quick_replies: Sequence[str], locale: Locale, max_chars: int) -> str:
-    """The reply to read to the caller: readable, cut to about ``max_chars``, then the spoken options."""
-    said = readable(text, locale)
-    choices = options(quick_replies, locale)
-    # The options are what the caller needs to answer; the body makes room for them (down to a minimum).
-    body = cut(said, max(max_chars - len(choices) - 1, max_chars // 2))
-    if not choices:
-        return body
-    return body + ("" if locale == "zh" else " ") + choices if body else choices
+    """The reply to read to the caller: cut to about ``max_chars`` (counted before numbers are spelt out),
+    then the spoken options. A closing question ("Shall I cancel it?") is what the caller must answer,
+    so a cut keeps it and shortens what comes before it instead."""
+    said = _clean(text, locale)
+    parts = sentences(said)
+    question = parts[-1] if len(parts) > 1 and parts[-1].endswith(("?", "？")) else ""
+    if len(said) > max_chars and question and max_chars - len(question) - 1 >= max_chars // 4:
+        body = _join([cut(_join(parts[:-1], locale), max_chars - len(question) - 1), question], locale)
+    else:
+        body = cut(said, max_chars)
+    return _join([_numbers(body, locale), options(quick_replies, locale)], locale)

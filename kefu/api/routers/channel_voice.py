@@ -93,7 +93,8 @@ async def post_voice(body: VoiceIn, runtime: RuntimeDep) -> dict[str, Any]:
     message = inbound(said, CONVERSATION_PREFIX + body.call_id, settings)
     result = await runtime.pipeline.handle(message)
     reply = result.reply
-    locale: Locale = body.locale or language_of(reply.text or body.transcript, heard)
+    # The caller's language (the reply follows it), else the reply's own (a transcript of digits only).
+    locale: Locale = body.locale or language_of(body.transcript, language_of(reply.text, heard))
     transfer = result.owner == "agent"
     turn = {
         "reply_text": reply.text,
