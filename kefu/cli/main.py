@@ -17,6 +17,7 @@ from kefu.cli import kb as kb_cli
 from kefu.cli import loadtest as loadtest_cli
 from kefu.cli import models as models_cli
 from kefu.cli import privacy as privacy_cli
+from kefu.cli import worker as worker_cli
 from kefu.cli.common import cli_settings, console
 from kefu.config import Settings
 
@@ -33,6 +34,7 @@ app.add_typer(access_cli.user_app, name="user")
 app.add_typer(guard_cli.app, name="guard")
 app.add_typer(privacy_cli.app, name="privacy")
 app.command("loadtest")(loadtest_cli.loadtest)
+app.command("worker")(worker_cli.worker)
 
 
 @app.command()
