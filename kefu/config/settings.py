@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     wechat_app_secret: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_reply_window_s: float = Field(4.5, gt=0, lt=5)
+    # The account's EncodingAESKey (43 characters) for safe/compatible mode; empty: plaintext messages only.
+    wechat_encoding_aes_key: str = ""
     # Phone / voice: replies for text-to-speech are cut to about this many characters.
     voice_max_chars: int = Field(120, ge=20, le=2000)
     # Below this ASR confidence (0..1) the caller is asked to repeat and no turn runs.
