@@ -31,7 +31,9 @@ _BEARER = {"WWW-Authenticate": "Bearer"}
 T = TypeVar("T")
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def`` dependency in a
+# thread pool, a thread hop per request on the hot path.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -192,7 +194,7 @@ def socket_error(exc: ApiError) -> dict[str, Any]:
     return frame
 
 
-def conversation_id(
+async def conversation_id(
     # Documented in the schema, checked here: a bad id is a 400 with its own code, not a generic 422.
     conversation_id: Annotated[
         str, Path(description="1-128 characters [A-Za-z0-9._:-]", json_schema_extra={"pattern": _ID_PATTERN})
