@@ -19,6 +19,7 @@ from kefu.channels.webhook import WebhookCallback
 from kefu.channels.wechat.account import CHANNEL as WECHAT_CHANNEL
 from kefu.channels.wechat.account import TurnHandler, WeChatAccount
 from kefu.channels.wechat.api import WeChatApi
+from kefu.channels.wechat.crypto import MessageCrypto
 from kefu.config import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,16 @@ def build_channel_adapters(settings: Settings, turns: TurnHandler, outbox: Outbo
                 "WeChat answers slower than the reply window and agents' replies cannot be sent: "
                 "set KEFU_WECHAT_APP_ID and KEFU_WECHAT_APP_SECRET"
             )
-        adapters.wechat = WeChatAccount(turns, adapters.claims, api, window_s=settings.wechat_reply_window_s)
+        crypto = None
+        if settings.wechat_encoding_aes_key:
+            if not settings.wechat_app_id:
+                raise ValueError("KEFU_WECHAT_ENCODING_AES_KEY needs KEFU_WECHAT_APP_ID (encrypted messages name it)")
+            try:
+                crypto = MessageCrypto(settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id)
+            except ValueError as exc:
+                raise ValueError(f"KEFU_WECHAT_ENCODING_AES_KEY: {exc}") from exc
+        adapters.wechat = WeChatAccount(
+            turns, adapters.claims, api, window_s=settings.wechat_reply_window_s, crypto=crypto
+        )
         outbox.register(WECHAT_CHANNEL, adapters.wechat)
     return adapters

@@ -188,7 +188,9 @@ async def test_bad_pushes_are_refused_with_clear_errors(wechat: WeChat, runtime:
         assert answer.json()["error"]["code"] == "malformed_xml" and reason in answer.json()["error"]["message"]
 
     encrypted = await wechat.client.post("/channels/wechat", content=body, params=_query(encrypt_type="aes"))
-    assert encrypted.status_code == 400 and encrypted.json()["error"]["code"] == "encryption_unsupported"
+    assert encrypted.status_code == 400 and encrypted.json()["error"]["code"] == "encryption_unconfigured"
+    unknown = await wechat.client.post("/channels/wechat", content=body, params=_query(encrypt_type="rot13"))
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "encryption_unsupported"
     huge = text_xml(openid, "好" * runtime.settings.max_body_bytes, _msg_id())
     too_big = await wechat.push(huge)
     assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "payload_too_large"

@@ -1,4 +1,4 @@
-"""``/channels/wechat``: the server URL of a WeChat Official Account (公众号), plaintext mode.
+"""``/channels/wechat``: the server URL of a WeChat Official Account (公众号), plaintext or safe mode.
 
 ``GET`` is WeChat's URL check: ``signature`` (SHA-1 of the sorted token, ``timestamp`` and ``nonce``) right
 -> ``echostr`` echoed, wrong -> 403. ``POST`` carries a pushed message, signed the same way in the query
@@ -8,12 +8,15 @@ as message ``wx-<MsgId>``: a passive XML reply when the answer is ready within
 ``kefu.channels.wechat.account`` for retries). A subscribe event gets the welcome, an image or a voice note
 without transcription a polite zh/en note, other events ``success``. A message that is not signed is 403,
 malformed XML (a DTD or entity included) 400, a body over ``KEFU_MAX_BODY_BYTES`` 413; off (404) while
-``KEFU_WECHAT_TOKEN`` is unset.
+``KEFU_WECHAT_TOKEN`` is unset. Safe mode (``encrypt_type=aes``, with ``KEFU_WECHAT_ENCODING_AES_KEY``):
+``msg_signature`` checked (403), ``<Encrypt>`` decrypted for this AppID (400 otherwise), and the passive
+reply encrypted and signed the same way; compatible mode works either way.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from typing import Annotated
 
@@ -26,6 +29,7 @@ from kefu.api.schemas import MessageIn
 from kefu.api.turns import inbound
 from kefu.channels.wechat import CHANNEL, MalformedMessage, WeChatAccount, conversation_id, parse_message, text_reply
 from kefu.channels.wechat.account import TEXT_ONLY, TOO_LONG
+from kefu.channels.wechat.crypto import DecryptionFailed, MessageCrypto, encrypted_part
 from kefu.channels.wechat.signature import signature_ok
 from kefu.runtime import Runtime
 
@@ -82,19 +86,26 @@ async def receive(
     timestamp: Signed = None,
     nonce: Signed = None,
     encrypt_type: Signed = None,
+    msg_signature: Signed = None,
 ) -> Response:
     """A message WeChat pushes; the answer is a passive XML reply or ``success``."""
     account = _account(runtime)
     _check(runtime, signature, timestamp, nonce)
-    if encrypt_type not in (None, "", "raw"):
+    if encrypt_type not in (None, "", "raw", "aes"):
+        raise ApiError(400, "encryption_unsupported", f"unknown encrypt_type {encrypt_type!r} / 不支持的加密方式")
+    crypto = account.crypto if encrypt_type == "aes" else None
+    if encrypt_type == "aes" and crypto is None:
         raise ApiError(
             400,
-            "encryption_unsupported",
-            "encrypted (safe-mode) messages are not supported: set the account's message encryption to plaintext"
-            " or compatible mode / 暂不支持安全模式，请使用明文或兼容模式",
+            "encryption_unconfigured",
+            "encrypted (safe-mode) messages need KEFU_WECHAT_ENCODING_AES_KEY and KEFU_WECHAT_APP_ID"
+            " / 安全模式需要配置 EncodingAESKey",
         )
+    body = await request.body()
     try:
-        wx = parse_message(await request.body())
+        if crypto is not None:
+            body = _decrypted(crypto, body, timestamp, nonce, msg_signature)
+        wx = parse_message(body)
     except MalformedMessage as exc:
         raise ApiError(400, "malformed_xml", f"not a WeChat message: {exc} / 无法解析的微信消息") from exc
     text = wx.text
@@ -113,5 +124,19 @@ async def receive(
     else:  # image, voice without transcription, video, location, link, file
         reply = await account.answer_once(wx, TEXT_ONLY)
     if not reply:
-        return PlainTextResponse(SUCCESS)
-    return Response(text_reply(wx, reply, int(time.time())), media_type="application/xml")
+        return PlainTextResponse(SUCCESS)  # plain even in safe mode, as WeChat documents
+    now = int(time.time())
+    xml = text_reply(wx, reply, now)
+    if crypto is not None:
+        xml = crypto.envelope(xml, str(now), secrets.token_hex(8))
+    return Response(xml, media_type="application/xml")
+
+
+def _decrypted(crypto: MessageCrypto, body: bytes, timestamp: str | None, nonce: str | None, sent: str | None) -> bytes:
+    sealed = encrypted_part(body)
+    if not crypto.signature_ok(timestamp, nonce, sealed, sent):
+        raise ApiError(403, "invalid_signature", "the WeChat msg_signature does not match / 微信消息签名校验失败")
+    try:
+        return crypto.decrypt(sealed).encode()
+    except DecryptionFailed as exc:
+        raise ApiError(400, "undecryptable", f"the message cannot be decrypted: {exc} / 消息无法解密") from exc

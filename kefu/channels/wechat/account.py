@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from kefu.channels.base import OutboundMessage
 from kefu.channels.once import OnceStore
 from kefu.channels.wechat.api import MAX_TEXT_BYTES, WeChatApi, WeChatApiError
+from kefu.channels.wechat.crypto import MessageCrypto
 from kefu.channels.wechat.messages import WeChatMessage
 from kefu.core.types import InboundMessage, TurnResult
 
@@ -77,12 +78,14 @@ class WeChatAccount:
         api: WeChatApi | None,
         *,
         window_s: float,
+        crypto: MessageCrypto | None = None,
         delivered_ttl_s: float = DELIVERED_TTL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._turns = turns
         self._claims = claims
         self.api = api
+        self.crypto = crypto  # safe / compatible mode: messages and passive replies are encrypted
         self.window_s = window_s
         self._delivered_ttl_s = delivered_ttl_s
         self._clock = clock
