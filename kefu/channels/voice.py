@@ -175,7 +175,7 @@ def _clause_cut(text: str, max_chars: int) -> str:
         head = head[: clauses[-1].start()]
     elif " " in head:
         head = head[: head.rfind(" ")]
-    zh = bool(_CJK.search(head))
+    zh = language_of(head, "en") == "zh"
     return head.rstrip(" ,，;；:：、") + ("。" if zh else ".")
 
 
