@@ -1,7 +1,9 @@
 """The embeddable widget in a real browser (Debian's chromium driven by Playwright) on the demo host page,
 against a real kefu server process: streaming replies in zh and en, history on reload, the host page's
 CSS kept out, messages typed while the server is down sent once when it is back, a dropped socket's
-unanswered message answered once, the handoff banner, and the rating prompt of a closed conversation.
+unanswered message answered once, the handoff banner, the rating prompt of a closed conversation, and the
+whole handover: an agent signs in to the console, claims the conversation, replies into the widget, gives
+it back to the bot, and later closes it, which asks the customer for a rating.
 
 Screenshots of every step go to test-artifacts/widget/ (printed at the start of the module)."""
 
@@ -17,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.cli.test_cli import kefu
+from tests.conftest import MODEL_CACHE, ROOT
 from tests.e2e.conftest import free_port, start_server, stop_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -264,3 +267,115 @@ def _csat_count(server: Server) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("kefu_csat_ratings_total{")
     )
+
+
+AGENT = "wang-agent"
+AGENT_PASSWORD = "坐席密码 widget-test"
+
+
+def sign_in_agent(browser: Any, server: Server) -> Any:
+    """The agent account made with the ``kefu user`` CLI, signed in to the console at /console."""
+    from playwright.sync_api import expect
+
+    env = {"KEFU_DATA_DIR": str(server.data), "KEFU_MODEL_CACHE_DIR": str(MODEL_CACHE)}
+    made = kefu("user", "add", AGENT, "--role", "agent", "--password-stdin", stdin=AGENT_PASSWORD + "\n", env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    console = context.new_page()
+    console.set_default_timeout(REPLY_TIMEOUT_MS)
+    console.goto(f"{server.base}/console")
+    console.get_by_test_id("login-username").fill(AGENT)
+    console.get_by_test_id("login-password").fill(AGENT_PASSWORD)
+    console.get_by_test_id("login-submit").click()
+    expect(console.get_by_test_id("console")).to_be_visible()
+    expect(console.get_by_test_id("live-status")).to_have_attribute("data-state", "live")
+    return console
+
+
+def claim_in_console(console: Any, cid: str) -> None:
+    from playwright.sync_api import expect
+
+    waiting = console.locator(f"[data-testid=queue-item][data-conversation-id='{cid}']")
+    expect(waiting).to_be_visible()
+    waiting.get_by_test_id("claim").click()
+    expect(console.get_by_test_id("chat-title")).to_have_text(cid)
+    expect(console.get_by_test_id("reply-input")).to_be_enabled()
+
+
+def test_an_agent_claims_in_the_console_replies_into_the_widget_and_hands_back(browser: Any, server: Server) -> None:
+    from playwright.sync_api import expect
+
+    console = sign_in_agent(browser, server)
+    shot(console, "20-console-signed-in")
+    page = open_widget(browser, server, "zh-CN")
+    widget = page.locator("kefu-widget")
+    banner = page.locator("[data-testid=kefu-banner]")
+
+    say(page, "帮我看看订单 100001 现在到哪儿了")
+    expect(page.locator(".msg.bot").last).to_contain_text("SF1234567890", timeout=REPLY_TIMEOUT_MS)
+    say(page, "转人工")
+    expect(banner).to_be_visible()
+    expect(banner).to_have_attribute("data-state", "waiting")
+    expect(widget).to_have_attribute("data-owner", "agent")
+    cid = conversation_of(page)
+    shot(page, "21-widget-asked-for-a-human")
+
+    claim_in_console(console, cid)
+    expect(banner).to_have_attribute("data-state", "talking")  # pushed: the owner event names the agent
+    expect(banner).to_contain_text(AGENT)
+    shot(console, "22-console-claimed")
+
+    console.get_by_test_id("reply-input").fill("您好，我是人工客服小王，订单 100001 已为您加急。")
+    console.get_by_test_id("reply-send").click()
+    agent_says = page.locator(".msg.agent").last
+    expect(agent_says).to_have_text("您好，我是人工客服小王，订单 100001 已为您加急。")
+    expect(page.locator(".sender.agent").last).to_contain_text(AGENT)
+    shot(page, "23-widget-shows-the-agents-reply")
+
+    bots_before = page.locator(".msg.bot").count()
+    say(page, "好的，谢谢")  # the agent owns it: the bot says nothing, the agent sees it
+    expect(console.locator("[data-testid=message][data-role=user]").last).to_contain_text("好的，谢谢")
+    expect(page.locator(".msg.user").last).to_have_attribute("data-state", "sent")
+    assert page.locator(".msg.bot").count() == bots_before
+
+    console.get_by_test_id("return-to-bot").click()
+    expect(widget).to_have_attribute("data-owner", "bot")
+    expect(banner).to_be_hidden()
+    expect(page.locator(".msg.system").last).to_contain_text("智能助手继续为您服务")
+    page.locator("[data-testid=kefu-lang]").click()  # the customer carries on in English
+    say(page, "how long is the warranty?")
+    expect(page.locator(".msg.bot").last).to_contain_text("warranty", timeout=REPLY_TIMEOUT_MS)
+    assert page.locator(".msg.bot").count() == bots_before + 1
+    shot(page, "24-back-with-the-bot")
+
+    say(page, "talk to a person")  # and hands over again; this time the agent closes it
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("human agent")
+    claim_in_console(console, cid)
+    console.get_by_test_id("reply-input").fill("Your order has been expedited. Anything else?")
+    console.get_by_test_id("reply-send").click()
+    expect(page.locator(".msg.agent").last).to_have_text("Your order has been expedited. Anything else?")
+    console.get_by_test_id("resolution").select_option("resolved")
+    console.get_by_test_id("close").click()
+    expect(widget).to_have_attribute("data-owner", "closed")
+    rating = page.locator("[data-testid=kefu-rating]")
+    expect(rating).to_be_visible()
+    expect(rating).to_contain_text("How did we do?")
+    shot(page, "25-closed-by-the-agent-rating")
+    page.locator("[data-testid=kefu-star-5]").click()
+    page.locator("[data-testid=kefu-rating-submit]").click()
+    expect(page.locator("[data-testid=kefu-rating-status]")).to_have_text("Thank you for your feedback!")
+    shot(console, "26-console-closed")
+
+    transcript = server.transcript(cid)
+    roles = [m["role"] for m in transcript["messages"]]
+    assert roles.count("agent") == 2 and transcript["owner"] == "closed"
+    assert user_texts(transcript) == [
+        "帮我看看订单 100001 现在到哪儿了",
+        "转人工",
+        "好的，谢谢",
+        "how long is the warranty?",
+        "talk to a person",
+    ]
+    console.context.close()
+    done(page)

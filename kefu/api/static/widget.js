@@ -442,7 +442,9 @@
     chosenRating = 0;
     paintStars();
     ratingNote('');
+    const stick = nearBottom();
     rating.hidden = false;
+    if (stick) toBottom(); // the prompt takes room from the messages: keep the last one in view
   }
 
   function paintStars() {
