@@ -179,6 +179,14 @@ class Settings(BaseSettings):
     wechat_reply_window_s: float = Field(4.5, gt=0, lt=5)
     # The account's EncodingAESKey (43 characters) for safe/compatible mode; empty: plaintext messages only.
     wechat_encoding_aes_key: str = ""
+    # WeCom (企业微信) self-built app: callback Token and EncodingAESKey (messages are always encrypted), the
+    # CorpID, the app's AgentId and Secret (answers sent later, agents' replies), and the API's base URL.
+    wecom_token: str = ""
+    wecom_encoding_aes_key: str = ""
+    wecom_corp_id: str = ""
+    wecom_agent_id: int = 0
+    wecom_secret: str = ""
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
     # Phone / voice: replies for text-to-speech are cut to about this many characters.
     voice_max_chars: int = Field(120, ge=20, le=2000)
     # Below this ASR confidence (0..1) the caller is asked to repeat and no turn runs.
