@@ -398,6 +398,15 @@ class HandoffStore:
     async def _conversation(
         self, session: AsyncSession, conversation_id: str, *, allow_closed: bool = False
     ) -> ConversationRow:
+        if self.engine.dialect.name == "sqlite":
+            # SQLite has no FOR UPDATE: a no-op write takes the write lock first, so what is read next is what
+            # the last writer committed (another process's claim included), not an older snapshot.
+            await session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == conversation_id)
+                .values(last_seq=ConversationRow.last_seq)
+                .execution_options(synchronize_session=False)
+            )
         conversation = await session.get(ConversationRow, conversation_id, with_for_update=True)
         if conversation is None:
             raise ConversationNotFound(f"no conversation {conversation_id!r}")

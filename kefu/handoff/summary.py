@@ -31,6 +31,7 @@ _GREETING = re.compile(r"^(?:hi|hello|hey|thanks|thank you|ok|okay|yes|no|你好
 _ASKS_FOR_PERSON = re.compile(r"人工|真人|客服|human|person|agent|representative|operator|someone", re.I)
 FILLER_CHARS = 30  # a sentence this short that asks for a person says nothing else
 _SENTENCE = re.compile(r"[^。！？!?;；，\n]+[。！？!?;；，]*|[^。！？!?;；，\n]+$")
+_FULL_STOP = re.compile(r"(?<=[.])\s+")
 _ORDER_LIKE = re.compile(r"(?<![0-9])[0-9]{5,}(?![0-9])")
 _WORD = re.compile(r"[\w\u4e00-\u9fff]")
 
@@ -94,12 +95,15 @@ def _score(sentence: str, position: int, count: int, orders: Sequence[str]) -> f
 def key_sentences(messages: Sequence[str], orders: Sequence[str] = (), limit: int = KEY_SENTENCES) -> list[str]:
     """The customer's most informative sentences, in the order they were written."""
     candidates: list[str] = []
-    for text in messages:
-        for match in _SENTENCE.finditer(text):
-            sentence = match.group(0).strip().rstrip("，")
-            filler = _GREETING.match(sentence) or (len(sentence) <= FILLER_CHARS and _ASKS_FOR_PERSON.search(sentence))
-            if len(_WORD.findall(sentence)) >= 4 and not filler:
-                candidates.append(sentence)
+    for message in messages:
+        for text in _FULL_STOP.split(message):  # "order 100002. Can you..." is two sentences
+            for match in _SENTENCE.finditer(text):
+                sentence = match.group(0).strip().rstrip("，")
+                filler = _GREETING.match(sentence) or (
+                    len(sentence) <= FILLER_CHARS and _ASKS_FOR_PERSON.search(sentence)
+                )
+                if len(_WORD.findall(sentence)) >= 4 and not filler:
+                    candidates.append(sentence)
     unique = list(dict.fromkeys(candidates))
     ranked = sorted(range(len(unique)), key=lambda i: -_score(unique[i], i, len(unique), orders))
     return [one_line(unique[i], SENTENCE_CHARS) for i in sorted(ranked[:limit])]
