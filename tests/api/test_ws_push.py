@@ -149,16 +149,25 @@ async def test_pushes_during_a_streamed_turn_keep_every_frame_whole(runtime: Run
 
 
 async def test_a_handoff_then_the_agents_reply_then_the_bot_stays_silent(runtime: Runtime, base: str) -> None:
+    """With the real handover service: the handover's owner event is pushed, the bot's handover notice
+    (published for the consoles, in reply to this socket's message) is not pushed back, the customer's
+    later messages reach no one here, and the bot stays silent."""
     cid = new_id()
     async with websockets.connect(f"{base}/v1/ws/{cid}") as ws:
-        await ws.send(json.dumps({"text": "转人工", "locale": "zh"}))
-        handed = await frame(ws)
-        assert handed["handoff"] is True and handed["owner"] == "agent"
+        await ws.send(json.dumps({"text": "转人工", "locale": "zh", "message_id": "ask-human"}))
+        got = [await frame(ws), await frame(ws)]  # the turn inline and the owner event, in either order
+        turn = next(f for f in got if "reply" in f)
+        assert turn["handoff"] is True and turn["owner"] == "agent" and turn["reply"]["text"]
+        owner = next(f for f in got if f.get("event") == "owner")
+        assert owner["owner"] == "agent" and owner["conversation_id"] == cid
+        await nothing_more(ws)  # the notice's {"event": "message", "in_reply_to": "ask-human"} stays out
+
         await runtime.outbox.send(agent_says(cid, "您好，请问订单号是多少？"))
         assert (await frame(ws))["text"] == "您好，请问订单号是多少？"
         await ws.send(json.dumps({"text": "100001"}))
         silent = await frame(ws)
         assert silent["owner"] == "agent" and silent["reply"]["text"] == ""
+        await nothing_more(ws)  # the consoles' customer_message event is not echoed to the customer
 
 
 async def test_the_subscription_ends_with_the_socket(runtime: Runtime, base: str) -> None:
