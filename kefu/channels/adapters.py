@@ -1,7 +1,8 @@
-"""The external channel adapters a runtime serves (signed webhook, WeChat), built once from the settings.
+"""The external channel adapters a runtime serves (signed webhook, WeChat, WeCom), built once from the settings.
 
 Each adapter is on only when its settings are: the webhook with ``KEFU_WEBHOOK_SECRET``, WeChat with
-``KEFU_WECHAT_TOKEN`` (and ``KEFU_WECHAT_APP_ID`` / ``KEFU_WECHAT_APP_SECRET`` for answers sent later).
+``KEFU_WECHAT_TOKEN`` (and ``KEFU_WECHAT_APP_ID`` / ``KEFU_WECHAT_APP_SECRET`` for answers sent later),
+WeCom with ``KEFU_WECOM_TOKEN`` (plus its key, CorpID, and AgentId / Secret for answers sent later).
 Their deliveries are registered on the runtime's ``Outbox``, so an agent's reply reaches the customer on
 the channel the conversation came from.
 """
@@ -20,6 +21,8 @@ from kefu.channels.wechat.account import CHANNEL as WECHAT_CHANNEL
 from kefu.channels.wechat.account import TurnHandler, WeChatAccount
 from kefu.channels.wechat.api import WeChatApi
 from kefu.channels.wechat.crypto import MessageCrypto
+from kefu.channels.wecom import CHANNEL as WECOM_CHANNEL
+from kefu.channels.wecom import build_wecom
 from kefu.config import Settings
 
 log = logging.getLogger(__name__)
@@ -31,10 +34,12 @@ class ChannelAdapters:
     webhook: SignedRequests | None = None
     callback: WebhookCallback | None = None
     wechat: WeChatAccount | None = None
+    wecom: WeChatAccount | None = None
 
     async def close(self) -> None:
-        if self.wechat is not None:
-            await self.wechat.close()
+        for account in (self.wechat, self.wecom):
+            if account is not None:
+                await account.close()
         if self.callback is not None:
             await self.callback.close()
         await self.claims.close()
@@ -68,4 +73,7 @@ def build_channel_adapters(settings: Settings, turns: TurnHandler, outbox: Outbo
             turns, adapters.claims, api, window_s=settings.wechat_reply_window_s, crypto=crypto
         )
         outbox.register(WECHAT_CHANNEL, adapters.wechat)
+    adapters.wecom = build_wecom(settings, turns, adapters.claims)
+    if adapters.wecom is not None:
+        outbox.register(WECOM_CHANNEL, adapters.wecom)
     return adapters

@@ -1,5 +1,6 @@
-"""A real HTTP server standing in for api.weixin.qq.com in tests: it issues access tokens, takes
-customer-service messages, and records every call (served by ``wiring.local_server``)."""
+"""A real HTTP server standing in for api.weixin.qq.com (and WeCom's qyapi.weixin.qq.com) in tests: it
+issues access tokens, takes customer-service messages, and records every call (served by
+``wiring.local_server``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from fastapi.responses import JSONResponse
 
 APP_ID = "wx-test-app"
 APP_SECRET = "wx-test-secret"
+CORP_ID = "wx5823bf96d3bd56c7"  # Tencent's sample CorpID (its sample messages are sealed for it)
+CORP_SECRET = "wecom-test-secret"
 
 
 @dataclass
@@ -40,6 +43,9 @@ class WeChatStandIn:
         self.app = FastAPI()
         self.app.add_api_route("/cgi-bin/token", self.token, methods=["GET"])
         self.app.add_api_route("/cgi-bin/message/custom/send", self.send, methods=["POST"])
+        # WeCom's API (qyapi.weixin.qq.com) has the same shape under other names.
+        self.app.add_api_route("/cgi-bin/gettoken", self.wecom_token, methods=["GET"])
+        self.app.add_api_route("/cgi-bin/message/send", self.send, methods=["POST"])
 
     @property
     def current_token(self) -> str:
@@ -55,6 +61,15 @@ class WeChatStandIn:
             self.token_calls.append(params)
             token = self.current_token
         return JSONResponse({"access_token": token, "expires_in": self.expires_in})
+
+    async def wecom_token(self, request: Request) -> JSONResponse:
+        params = dict(request.query_params)
+        if (params.get("corpid"), params.get("corpsecret")) != (CORP_ID, CORP_SECRET):
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
+        with self._lock:
+            self.token_calls.append(params)
+            token = self.current_token
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": self.expires_in})
 
     async def send(self, request: Request) -> JSONResponse:
         token = request.query_params.get("access_token", "")

@@ -27,7 +27,14 @@ from kefu.api.deps import RuntimeDep
 from kefu.api.errors import ApiError
 from kefu.api.schemas import MessageIn
 from kefu.api.turns import inbound
-from kefu.channels.wechat import CHANNEL, MalformedMessage, WeChatAccount, conversation_id, parse_message, text_reply
+from kefu.channels.wechat import (
+    MalformedMessage,
+    WeChatAccount,
+    WeChatMessage,
+    conversation_id,
+    parse_message,
+    text_reply,
+)
 from kefu.channels.wechat.account import TEXT_ONLY, TOO_LONG
 from kefu.channels.wechat.crypto import DecryptionFailed, MessageCrypto, encrypted_part
 from kefu.channels.wechat.signature import signature_ok
@@ -104,25 +111,33 @@ async def receive(
     body = await request.body()
     try:
         if crypto is not None:
-            body = _decrypted(crypto, body, timestamp, nonce, msg_signature)
+            body = decrypted(crypto, body, timestamp, nonce, msg_signature)
         wx = parse_message(body)
     except MalformedMessage as exc:
         raise ApiError(400, "malformed_xml", f"not a WeChat message: {exc} / 无法解析的微信消息") from exc
+    reply = await answer(runtime, account, wx, conversation_id(wx.from_user), f"wx-{wx.key}")
+    return respond(wx, reply, crypto)
+
+
+async def answer(
+    runtime: Runtime, account: WeChatAccount, wx: WeChatMessage, conversation: str, mid: str
+) -> str | None:
+    """What to say to a pushed message (None: nothing, answer ``success``). Shared with WeCom."""
     text = wx.text
-    reply: str | None
     if text is not None:
-        said = MessageIn(text=text, user_id=wx.from_user, channel=CHANNEL, message_id=f"wx-{wx.key}")
+        said = MessageIn(text=text, user_id=wx.from_user, channel=account.channel, message_id=mid)
         try:
-            message = inbound(said, conversation_id(wx.from_user), runtime.settings)
+            message = inbound(said, conversation, runtime.settings)
         except ApiError as exc:  # empty or too long: the customer is told, WeChat gets its answer
-            reply = await account.answer_once(wx, TOO_LONG if exc.code == "text_too_long" else TEXT_ONLY)
-        else:
-            reply = await account.answer_turn(wx, message)
-    elif wx.msg_type == "event":
+            return await account.answer_once(wx, TOO_LONG if exc.code == "text_too_long" else TEXT_ONLY)
+        return await account.answer_turn(wx, message)
+    if wx.msg_type == "event":
         # A new follower (also by scanning a QR code) gets the welcome; menu clicks and the like need none.
-        reply = await account.answer_once(wx, _welcome(runtime)) if wx.event.lower() == "subscribe" else None
-    else:  # image, voice without transcription, video, location, link, file
-        reply = await account.answer_once(wx, TEXT_ONLY)
+        return await account.answer_once(wx, _welcome(runtime)) if wx.event.lower() == "subscribe" else None
+    return await account.answer_once(wx, TEXT_ONLY)  # image, voice without transcription, video, location...
+
+
+def respond(wx: WeChatMessage, reply: str | None, crypto: MessageCrypto | None) -> Response:
     if not reply:
         return PlainTextResponse(SUCCESS)  # plain even in safe mode, as WeChat documents
     now = int(time.time())
@@ -132,10 +147,11 @@ async def receive(
     return Response(xml, media_type="application/xml")
 
 
-def _decrypted(crypto: MessageCrypto, body: bytes, timestamp: str | None, nonce: str | None, sent: str | None) -> bytes:
+def decrypted(crypto: MessageCrypto, body: bytes, timestamp: str | None, nonce: str | None, sent: str | None) -> bytes:
+    """The plaintext XML of an encrypted push, after its ``msg_signature`` is checked."""
     sealed = encrypted_part(body)
     if not crypto.signature_ok(timestamp, nonce, sealed, sent):
-        raise ApiError(403, "invalid_signature", "the WeChat msg_signature does not match / 微信消息签名校验失败")
+        raise ApiError(403, "invalid_signature", "the msg_signature does not match / 消息签名校验失败")
     try:
         return crypto.decrypt(sealed).encode()
     except DecryptionFailed as exc:

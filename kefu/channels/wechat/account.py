@@ -79,6 +79,8 @@ class WeChatAccount:
         *,
         window_s: float,
         crypto: MessageCrypto | None = None,
+        channel: str = CHANNEL,
+        conversation_prefix: str = CONVERSATION_PREFIX,
         delivered_ttl_s: float = DELIVERED_TTL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -86,6 +88,8 @@ class WeChatAccount:
         self._claims = claims
         self.api = api
         self.crypto = crypto  # safe / compatible mode: messages and passive replies are encrypted
+        self.channel = channel  # "wechat", or "wecom" for a WeCom app (the same protocol)
+        self._prefix = conversation_prefix
         self.window_s = window_s
         self._delivered_ttl_s = delivered_ttl_s
         self._clock = clock
@@ -129,7 +133,7 @@ class WeChatAccount:
         return None
 
     def _claim_key(self, wx: WeChatMessage) -> str:
-        return f"wechat:{wx.to_user}:{wx.key}"
+        return f"{self.channel}:{wx.to_user}:{wx.key}"
 
     def _start(self, key: str, message: InboundMessage) -> _Turn:
         task = asyncio.create_task(self._turns.handle(message), name=f"kefu-wechat-turn-{message.message_id}")
@@ -157,7 +161,7 @@ class WeChatAccount:
 
     async def _deliver_late(self, key: str, turn: _Turn) -> None:
         message = turn.message
-        openid = message.user_id or message.conversation_id.removeprefix(CONVERSATION_PREFIX)
+        openid = message.user_id or message.conversation_id.removeprefix(self._prefix)
         if turn.task.cancelled():
             return
         error = turn.task.exception()
@@ -174,7 +178,7 @@ class WeChatAccount:
             if not await self._claims.claim(key, self._delivered_ttl_s):
                 return  # answered already (passively, or by another replica)
         if self.api is None:
-            log.warning("wechat answer not sent: KEFU_WECHAT_APP_ID / KEFU_WECHAT_APP_SECRET are not set")
+            log.warning("answer not sent: no API credentials for this account", extra={"channel": self.channel})
             return
         try:
             await self.api.send_text(openid, text)
@@ -190,10 +194,10 @@ class WeChatAccount:
 
     async def deliver(self, message: OutboundMessage) -> None:
         if self.api is None:
-            raise WeChatApiError(-1, "KEFU_WECHAT_APP_ID and KEFU_WECHAT_APP_SECRET are needed to send later replies")
+            raise WeChatApiError(-1, f"{self.channel}: API credentials are needed to send later replies")
         if not message.text.strip():
             return
-        openid = message.user_id or message.conversation_id.removeprefix(CONVERSATION_PREFIX)
+        openid = message.user_id or message.conversation_id.removeprefix(self._prefix)
         await self.api.send_text(openid, message.text)
 
     async def close(self, timeout_s: float = 10.0) -> None:

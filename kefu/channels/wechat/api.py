@@ -1,4 +1,5 @@
-"""WeChat's server API, the two calls kefu needs: an access token, and a customer-service text message.
+"""WeChat's server API, the two calls kefu needs: an access token, and a customer-service text message
+(WeCom's API has the same shape: ``WeChatApi.wecom``).
 
 ``GET {base}/cgi-bin/token?grant_type=client_credential&appid=&secret=`` answers
 ``{"access_token", "expires_in"}``. The token is cached and fetched again shortly before it expires (every
@@ -56,6 +57,10 @@ def split_text(text: str, max_bytes: int = MAX_TEXT_BYTES) -> list[str]:
 
 
 class WeChatApi:
+    """An Official Account's API by default; ``WeChatApi.wecom`` makes the same client for a WeCom app
+    (token from ``/cgi-bin/gettoken?corpid=&corpsecret=``, text through ``/cgi-bin/message/send`` with the
+    app's ``agentid``)."""
+
     def __init__(
         self,
         base_url: str,
@@ -65,10 +70,19 @@ class WeChatApi:
         timeout_s: float = 5.0,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        token_path: str = "/cgi-bin/token",
+        send_path: str = "/cgi-bin/message/custom/send",
+        send_extra: dict[str, Any] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._app_id = app_id
-        self._app_secret = app_secret
+        self._token_path = token_path
+        self._token_params = (
+            {"grant_type": "client_credential", "appid": app_id, "secret": app_secret}
+            if token_path == "/cgi-bin/token"
+            else {"corpid": app_id, "corpsecret": app_secret}
+        )
+        self._send_path = send_path
+        self._send_extra = send_extra or {}
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
         self._clock = clock
         self._token: str | None = None
@@ -81,14 +95,25 @@ class WeChatApi:
         async with self._fetching:  # one fetch for every caller waiting on an expired token
             if self._token is not None and self._clock() < self._fresh_until:
                 return self._token
-            params = {"grant_type": "client_credential", "appid": self._app_id, "secret": self._app_secret}
-            data = self._json(await self._client.get(f"{self.base_url}/cgi-bin/token", params=params))
+            data = self._json(await self._client.get(f"{self.base_url}{self._token_path}", params=self._token_params))
             token, expires_in = data.get("access_token"), data.get("expires_in")
             if not isinstance(token, str) or not token or not isinstance(expires_in, int | float):
                 raise WeChatApiError(-1, f"the token answer has no access_token/expires_in: {data}")
             self._token = token
             self._fresh_until = self._clock() + expires_in - min(REFRESH_MARGIN_S, expires_in / 10)
             return token
+
+    @classmethod
+    def wecom(cls, base_url: str, corp_id: str, secret: str, agent_id: int, **options: Any) -> WeChatApi:
+        return cls(
+            base_url,
+            corp_id,
+            secret,
+            token_path="/cgi-bin/gettoken",
+            send_path="/cgi-bin/message/send",
+            send_extra={"agentid": agent_id},
+            **options,
+        )
 
     def _invalidate(self, token: str) -> None:
         if self._token == token:  # a caller that saw an older token must not throw away a newer one
@@ -98,9 +123,8 @@ class WeChatApi:
         """Sends ``text`` to ``openid`` as customer-service messages; the number of messages sent."""
         pieces = split_text(text)
         for piece in pieces:
-            await self._post(
-                "/cgi-bin/message/custom/send", {"touser": openid, "msgtype": "text", "text": {"content": piece}}
-            )
+            payload = {"touser": openid, "msgtype": "text", **self._send_extra, "text": {"content": piece}}
+            await self._post(self._send_path, payload)
         return len(pieces)
 
     async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -61,7 +61,8 @@ def _field(root: Element, name: str) -> str:
     return value
 
 
-def parse_message(body: bytes) -> WeChatMessage:
+def parse_message(body: bytes, sender: re.Pattern[str] = OPENID) -> WeChatMessage:
+    """``sender`` is the shape of ``FromUserName``: an OpenID, or a WeCom UserID."""
     if not body.strip():
         raise MalformedMessage("the body is empty; WeChat pushes an XML message")
     try:
@@ -79,8 +80,8 @@ def parse_message(body: bytes) -> WeChatMessage:
     missing = [n for n, v in (("ToUserName", to_user), ("FromUserName", from_user), ("MsgType", msg_type)) if not v]
     if missing:
         raise MalformedMessage("missing " + ", ".join(f"<{n}>" for n in missing))
-    if not OPENID.fullmatch(from_user):
-        raise MalformedMessage("<FromUserName> is not an OpenID")
+    if not sender.fullmatch(from_user):
+        raise MalformedMessage("<FromUserName> is not an OpenID / UserID")
     if not _ACCOUNT.fullmatch(to_user):
         raise MalformedMessage("<ToUserName> is not an account id")
     if not created.isdigit() or len(created) > 12:
