@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     kb_minilm: bool = True  # rank English documents with the bundled English MiniLM as well as USE
     kb_max_file_mb: float = Field(10.0, gt=0, le=1024)  # larger files are refused, one by one
     kb_reload_s: float = Field(2.0, ge=0.0)  # how often a server looks for library changes; 0: never
+    # Where the dense vectors are searched: "numpy" (in memory) or "pgvector" (HNSW indexes in the
+    # PostgreSQL database, for large knowledge bases; needs a postgresql+asyncpg KEFU_DATABASE_URL).
+    kb_index: Literal["numpy", "pgvector"] = "numpy"
 
     # --- request limits
     max_text_chars: int = Field(4000, ge=1, le=100_000)
@@ -313,6 +316,14 @@ class Settings(BaseSettings):
             raise ValueError("KEFU_INTENT_LLM_FALLBACK needs KEFU_LLM_BASE_URL and KEFU_LLM_MODEL")
         if bool(self.llm_base_url) != bool(self.llm_model):
             raise ValueError("KEFU_LLM_BASE_URL and KEFU_LLM_MODEL go together: set both or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _check_kb_index(self) -> Settings:
+        if self.kb_index == "pgvector" and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "KEFU_KB_INDEX=pgvector needs a PostgreSQL database: set KEFU_DATABASE_URL=postgresql+asyncpg://..."
+            )
         return self
 
     # --- derived values
