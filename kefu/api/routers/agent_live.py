@@ -33,18 +33,25 @@ FRAME_BYTES = 4096
 
 
 async def _authorised(websocket: WebSocket) -> Agent | None:
+    """The agent, or None after closing the socket with 4401 / 4403 (4000 + the HTTP status). The socket
+    is accepted first, so that a browser sees the code (a refused handshake only says "1006")."""
     try:
         principal = await identify(websocket)
     except ApiError as exc:
-        await websocket.close(code=4000 + exc.status, reason=exc.message[:120])
+        await _refuse(websocket, 4000 + exc.status, exc.message)
         return None
     if principal.role is None:
-        await websocket.close(code=4401, reason="sign in (POST /auth/login) or send an agent API key")
+        await _refuse(websocket, 4401, "sign in (POST /auth/login) or send an agent API key")
         return None
     if not role_allows(principal.role, "agent"):
-        await websocket.close(code=4403, reason="this needs the agent role")
+        await _refuse(websocket, 4403, "this needs the agent role")
         return None
     return Agent.of(principal.kind, principal.name)
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    await websocket.accept()
+    await websocket.close(code=code, reason=reason[:120])
 
 
 @router.websocket("/agent/ws")
@@ -54,7 +61,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     if agent is None:
         return
     if runtime.handoff is None:
-        await websocket.close(code=4503, reason="handover is not set up on this server")
+        await _refuse(websocket, 4503, "handover is not set up on this server")
         return
     await websocket.accept()
     await _Console(websocket, runtime.handoff, runtime.hub, agent, runtime.settings.agent_online_s).run()
