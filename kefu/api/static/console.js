@@ -399,11 +399,16 @@
     for (const id of ['note-input', 'note-send']) $(id).disabled = false;
   }
 
+  function resolutionLabel(code) {
+    const found = state.resolutions.find((r) => r.code === code);
+    return found ? (found.label[state.lang] || code) : (code || '');
+  }
+
   function systemText(message) {
     const s = t().system;
     if (message.kind === 'claimed') return s.claimed(message.agent || '');
     if (message.to === 'agent') return s.toAgent(message.reason || '');
-    if (message.to === 'closed') return s.closed(message.resolution || message.reason || '');
+    if (message.to === 'closed') return s.closed(resolutionLabel(message.resolution) || message.reason || '');
     return s.toBot;
   }
 
