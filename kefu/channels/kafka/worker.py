@@ -219,6 +219,8 @@ class KafkaWorker:
         done.add_done_callback(running.discard)
 
     async def _process(self, tp: TopicPartition, record: Record) -> None:
+        if self._failure is not None:
+            return  # left unfinished (never committed): redelivered in order after the restart
         source = Source(record.topic, record.partition, record.offset)
         try:
             try:
