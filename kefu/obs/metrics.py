@@ -117,7 +117,7 @@ class Metrics:
         # Handover to people (the queue is read from the store; the wait is observed by the agent console).
         self.handoff_queue = Gauge(
             "kefu_handoff_queue_length",
-            "Conversations owned by an agent now (the same in every replica).",
+            "Conversations handed over and waiting for an agent to claim them (the same in every replica).",
             registry=r,
         )
         self.handoff_wait = Histogram(
