@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from kefu.channels.base import AGENTS, ConversationHub, OutboundMessage, Outbox, conversation_topic
@@ -45,6 +45,9 @@ from kefu.store.conversations import SqlConversationStore
 
 log = logging.getLogger(__name__)
 ORDERS_SHOWN = 8  # the most orders looked up for an agent's view of one conversation
+# A conversation an agent owns with no open handover for this long was left by a replica that stopped
+# between the handing-over turn and its queue entry (a younger one may be a turn still announcing itself).
+ORPHAN_AFTER_S = 60.0
 
 
 class UnknownResolution(HandoffError):
@@ -224,16 +227,16 @@ class HandoffService:
             if reply.replayed:
                 return reply
             outbound = OutboundMessage(
-                conversation_id,
-                message_id,
-                None,
-                text,
-                True,
-                "agent",
-                "agent",
-                delivered.channel,
-                delivered.user_id,
-                reply.ts,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                in_reply_to=None,
+                text=text,
+                handoff=True,
+                owner="agent",
+                role="agent",
+                channel=delivered.channel,
+                user_id=delivered.user_id,
+                ts=reply.ts,
             )
             sent = await self.outbox.send(outbound)
         return AgentReply(reply.conversation_id, message_id, text, agent.name, reply.ts, delivered=sent)
@@ -351,7 +354,7 @@ class HandoffService:
     async def _requeue_orphans(self) -> None:
         """A replica that stopped between a handing-over turn and its queue entry left a conversation an
         agent owns with no handover: queue it now (its reason is lost; its summary is rebuilt)."""
-        for cid in await self.store.orphans():
+        for cid in await self.store.orphans(quiet_since=self.clock() - timedelta(seconds=ORPHAN_AFTER_S)):
             snapshot = await self.conversations.load(cid)
             if snapshot is None or snapshot.owner != "agent":
                 continue

@@ -383,13 +383,17 @@ class HandoffStore:
             ]
             return conversation, events
 
-    async def orphans(self, limit: int = 50) -> list[str]:
-        """Conversations an agent owns with no open handover (a replica stopped between a handing-over
-        turn and its queue entry): the service queues them again."""
+    async def orphans(self, quiet_since: datetime, limit: int = 50) -> list[str]:
+        """Conversations an agent owns, unchanged since ``quiet_since``, with no open handover (a replica
+        stopped between a handing-over turn and its queue entry): the service queues them again."""
         active = select(HandoffRow.id).where(
             HandoffRow.conversation_id == ConversationRow.id, HandoffRow.status.in_(list(ACTIVE))
         )
-        query = select(ConversationRow.id).where(ConversationRow.owner == "agent", ~active.exists()).limit(limit)
+        query = (
+            select(ConversationRow.id)
+            .where(ConversationRow.owner == "agent", ConversationRow.updated_at < quiet_since, ~active.exists())
+            .limit(limit)
+        )
         async with self.engine.connect() as connection:
             return list((await connection.execute(query)).scalars())
 

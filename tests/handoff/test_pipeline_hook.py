@@ -8,11 +8,12 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from kefu.channels.base import AGENTS, conversation_topic
 from kefu.core.protocols import Handover
@@ -20,7 +21,7 @@ from kefu.core.types import InboundMessage, Locale, Parse
 from kefu.handoff.domain import Agent
 from kefu.handoff.service import HandoffService
 from kefu.runtime import Runtime, build_runtime
-from kefu.store.models import AgentPresenceRow
+from kefu.store.models import AgentPresenceRow, ConversationRow
 from tests.conftest import make_settings, message
 from tests.llm.scripted import Script, scripted_server
 
@@ -177,3 +178,21 @@ async def test_a_model_writes_the_summary_when_one_is_configured(tmp_path: Path)
     assert entry["summary"]["source"] == "llm" and entry["summary"]["text"] == script.reply
     assert entry["summary"]["orders"] == ["100004"]  # the extractive facts stay beside it
     assert "订单100004的耳机左耳没声音了" in script.sent_text()
+
+
+async def test_a_handover_left_without_its_queue_entry_is_queued_again(runtime: Runtime) -> None:
+    """A replica stopped between a handing-over turn and its queue entry: the queue picks it up later."""
+    cid = _cid()
+    await runtime.pipeline.handle(message(cid, "帮我查一下订单100003"))
+    assert await runtime.store.set_owner(cid, "agent", "customer_request")  # no queue entry written
+    service = desk_of(runtime)
+    assert not [e for e in (await service.queue())["waiting"] if e["conversation_id"] == cid]  # may be in flight
+    async with runtime.engine.begin() as connection:
+        await connection.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == cid)
+            .values(updated_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+    entry = next(e for e in (await service.queue())["waiting"] if e["conversation_id"] == cid)
+    assert entry["reason"] == "requeued" and "100003" in entry["summary"]["text"]
+    assert len([e for e in (await service.queue())["waiting"] if e["conversation_id"] == cid]) == 1

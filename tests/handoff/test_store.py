@@ -256,5 +256,7 @@ async def test_orphans_are_found(engines: tuple[AsyncEngine, AsyncEngine]) -> No
     await _conversation(engine, with_bot, owner="bot")
     store = HandoffStore(engine, conversations.scrub)
     await _open(store, queued)
-    found = set(await store.orphans(limit=10_000))
+    now = datetime.now(UTC)
+    assert orphan not in await store.orphans(quiet_since=now - timedelta(seconds=60), limit=10_000)  # too fresh
+    found = set(await store.orphans(quiet_since=now + timedelta(seconds=1), limit=10_000))
     assert orphan in found and queued not in found and with_bot not in found
