@@ -319,6 +319,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     folder = Path(tempfile.mkdtemp(prefix="kefu-bench-kafka-"))
     broker, bootstrap = start_broker(folder)
+    print(f"tansu at {bootstrap}; broker and worker logs in {folder}", flush=True)
     created = None
     try:
         database_url = args.database_url
