@@ -14,16 +14,15 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kefu.core.types import DialogueState, Event, Locale
 from kefu.handoff.domain import (
-    ACTIVE,
     Agent,
     AgentReply,
     AlreadyClaimed,
@@ -35,65 +34,12 @@ from kefu.handoff.domain import (
     NotOwner,
     NotWaiting,
     QueueEntry,
-    Status,
     Summary,
     Ticket,
 )
+from kefu.handoff.reads import HandoffReads, entry_of, ticket_of, utc
 from kefu.store.conversations import Scrub
 from kefu.store.models import ConversationRow, EventRow, HandoffRow, TicketRow
-
-# The events of a conversation an agent's view is built from: the customer's transcript (the first three),
-# notes and changes of hands, and what the summary and the order list read.
-VIEW_EVENTS = (
-    "message_received",
-    "reply_sent",
-    "agent_message",
-    "agent_note",
-    "owner_changed",
-    "agent_claimed",
-    "nlu_parsed",
-    "tool_called",
-)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _entry(row: HandoffRow, user_id: str | None = None) -> QueueEntry:
-    return QueueEntry(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        status=cast(Status, row.status),
-        reason=row.reason,
-        language=cast(Locale, row.language),
-        channel=row.channel,
-        requested_at=cast(datetime, _utc(row.requested_at)),
-        summary=Summary.from_dict(row.summary),
-        agents_online=bool(row.agents_online),
-        assignee=row.assignee,
-        assignee_name=row.assignee_name,
-        claimed_at=_utc(row.claimed_at),
-        ended_at=_utc(row.ended_at),
-        resolution=row.resolution,
-        user_id=user_id,
-    )
-
-
-def _ticket(row: TicketRow) -> Ticket:
-    return Ticket(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        handoff_id=row.handoff_id,
-        status="closed" if row.status == "closed" else "open",
-        reason=row.reason,
-        language=cast(Locale, row.language),
-        contact=Contact(row.phone, row.email),
-        summary=Summary.from_dict(row.summary),
-        created_at=cast(datetime, _utc(row.created_at)),
-        updated_at=cast(datetime, _utc(row.updated_at)),
-        closed_at=_utc(row.closed_at),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,20 +58,12 @@ class Opened:
     created: bool  # False: this handover (or another open one) was already queued
 
 
-@dataclass(frozen=True, slots=True)
-class ViewEvent:
-    seq: int
-    type: str
-    message_id: str | None
-    payload: dict[str, Any]
-    ts: datetime
+class HandoffStore(HandoffReads):
+    """The handover tables: every read (``HandoffReads``) and every write, each one transaction."""
 
-
-class HandoffStore:
     def __init__(self, engine: AsyncEngine, scrub: Scrub) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.scrub = scrub
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     # --- the handover itself (called after the handing-over turn is stored) ---
 
@@ -148,7 +86,7 @@ class HandoffStore:
             async with self._sessions.begin() as session:
                 existing = await self._active(session, conversation_id)
                 if existing is not None:
-                    return Opened(_entry(existing), await self._ticket_of(session, existing.id), False)
+                    return Opened(entry_of(existing), await self._ticket_of(session, existing.id), False)
                 row = HandoffRow(
                     conversation_id=conversation_id,
                     message_id=message_id,
@@ -178,14 +116,14 @@ class HandoffStore:
                     )
                     session.add(ticket)
                     await session.flush()
-                return Opened(_entry(row), _ticket(ticket) if ticket else None, True)
+                return Opened(entry_of(row), ticket_of(ticket) if ticket else None, True)
         except IntegrityError:
             # Another writer queued this conversation between our check and our insert.
             async with self._sessions() as session:
                 existing = await self._active(session, conversation_id)
                 if existing is None:
                     raise
-                return Opened(_entry(existing), await self._ticket_of(session, existing.id), False)
+                return Opened(entry_of(existing), await self._ticket_of(session, existing.id), False)
 
     async def set_summary(self, handoff_id: int, summary: Summary) -> QueueEntry | None:
         async with self._sessions.begin() as session:
@@ -196,7 +134,7 @@ class HandoffStore:
             await session.execute(
                 update(TicketRow).where(TicketRow.handoff_id == handoff_id).values(summary=summary.to_dict())
             )
-            return _entry(row)
+            return entry_of(row)
 
     async def add_contact(self, conversation_id: str, contact: Contact, now: datetime) -> Ticket | None:
         """Contact details for the open ticket of a waiting handover that has none yet; None otherwise."""
@@ -211,7 +149,7 @@ class HandoffStore:
                 return None
             ticket.phone, ticket.email, ticket.updated_at = contact.phone, contact.email, now
             await session.flush()
-            return _ticket(ticket)
+            return ticket_of(ticket)
 
     async def wants_contact(self, conversation_id: str) -> bool:
         """Whether the conversation waits in the queue with a ticket that has no contact details yet."""
@@ -241,7 +179,7 @@ class HandoffStore:
                 raise NotWaiting(f"conversation {conversation_id!r} is not waiting for an agent")
             if active.status == "claimed":
                 if active.assignee == agent.id:
-                    return _entry(active, conversation.user_id), False
+                    return entry_of(active, conversation.user_id), False
                 raise AlreadyClaimed(f"{active.assignee_name or active.assignee} already has this conversation")
             won = await session.execute(
                 update(HandoffRow)
@@ -254,7 +192,7 @@ class HandoffStore:
             await session.refresh(active)
             event = Event("agent_claimed", {"agent": agent.name, "agent_id": agent.id, "handoff_id": active.id})
             self._append(session, conversation, [event], now)
-            return _entry(active, conversation.user_id), True
+            return entry_of(active, conversation.user_id), True
 
     async def send(self, conversation_id: str, agent: Agent, message_id: str, text: str, now: datetime) -> Delivered:
         async with self._sessions.begin() as session:
@@ -274,7 +212,7 @@ class HandoffStore:
                     message_id,
                     str(earlier.payload.get("text") or ""),
                     agent.name,
-                    cast(datetime, _utc(earlier.created_at)),
+                    cast(datetime, utc(earlier.created_at)),
                     replayed=True,
                 )
                 return Delivered(reply, conversation.channel, conversation.user_id)
@@ -324,78 +262,7 @@ class HandoffStore:
             self._append(session, conversation, [Event("owner_changed", payload)], now)
             conversation.owner = owner
             conversation.dialogue = DialogueState().to_dict()
-            return _entry(active, conversation.user_id)
-
-    # --- reading ---
-
-    async def entries(self, statuses: Sequence[Status], limit: int = 200) -> list[QueueEntry]:
-        query = (
-            select(HandoffRow, ConversationRow.user_id)
-            .join(ConversationRow, ConversationRow.id == HandoffRow.conversation_id)
-            .where(HandoffRow.status.in_(list(statuses)))
-            .order_by(HandoffRow.requested_at, HandoffRow.id)
-            .limit(limit)
-        )
-        async with self._sessions() as session:
-            return [_entry(row, user_id) for row, user_id in (await session.execute(query)).all()]
-
-    async def latest(self, conversation_id: str) -> QueueEntry | None:
-        query = (
-            select(HandoffRow, ConversationRow.user_id)
-            .join(ConversationRow, ConversationRow.id == HandoffRow.conversation_id)
-            .where(HandoffRow.conversation_id == conversation_id)
-            .order_by(HandoffRow.id.desc())
-            .limit(1)
-        )
-        async with self._sessions() as session:
-            found = (await session.execute(query)).first()
-        return None if found is None else _entry(found[0], found[1])
-
-    async def waiting_count(self) -> int:
-        query = select(func.count()).select_from(HandoffRow).where(HandoffRow.status == "waiting")
-        async with self.engine.connect() as connection:
-            return int((await connection.execute(query)).scalar_one())
-
-    async def tickets(
-        self, status: str | None = "open", conversation_id: str | None = None, limit: int = 200
-    ) -> list[Ticket]:
-        query = select(TicketRow).order_by(TicketRow.created_at.desc(), TicketRow.id.desc()).limit(limit)
-        if status is not None:
-            query = query.where(TicketRow.status == status)
-        if conversation_id is not None:
-            query = query.where(TicketRow.conversation_id == conversation_id)
-        async with self._sessions() as session:
-            return [_ticket(row) for row in (await session.scalars(query)).all()]
-
-    async def view_events(self, conversation_id: str) -> tuple[ConversationRow, list[ViewEvent]] | None:
-        async with self._sessions() as session:
-            conversation = await session.get(ConversationRow, conversation_id)
-            if conversation is None:
-                return None
-            rows = await session.execute(
-                select(EventRow.seq, EventRow.type, EventRow.message_id, EventRow.payload, EventRow.created_at)
-                .where(EventRow.conversation_id == conversation_id, EventRow.type.in_(VIEW_EVENTS))
-                .order_by(EventRow.seq)
-            )
-            events = [
-                ViewEvent(seq, kind, mid, dict(payload), cast(datetime, _utc(ts)))
-                for seq, kind, mid, payload, ts in rows
-            ]
-            return conversation, events
-
-    async def orphans(self, quiet_since: datetime, limit: int = 50) -> list[str]:
-        """Conversations an agent owns, unchanged since ``quiet_since``, with no open handover (a replica
-        stopped between a handing-over turn and its queue entry): the service queues them again."""
-        active = select(HandoffRow.id).where(
-            HandoffRow.conversation_id == ConversationRow.id, HandoffRow.status.in_(list(ACTIVE))
-        )
-        query = (
-            select(ConversationRow.id)
-            .where(ConversationRow.owner == "agent", ConversationRow.updated_at < quiet_since, ~active.exists())
-            .limit(limit)
-        )
-        async with self.engine.connect() as connection:
-            return list((await connection.execute(query)).scalars())
+            return entry_of(active, conversation.user_id)
 
     # --- helpers ---
 
@@ -419,20 +286,9 @@ class HandoffStore:
         return conversation
 
     @staticmethod
-    async def _active(session: AsyncSession, conversation_id: str) -> HandoffRow | None:
-        return cast(
-            HandoffRow | None,
-            await session.scalar(
-                select(HandoffRow).where(
-                    and_(HandoffRow.conversation_id == conversation_id, HandoffRow.status.in_(list(ACTIVE)))
-                )
-            ),
-        )
-
-    @staticmethod
     async def _ticket_of(session: AsyncSession, handoff_id: int) -> Ticket | None:
         row = await session.scalar(select(TicketRow).where(TicketRow.handoff_id == handoff_id))
-        return None if row is None else _ticket(row)
+        return None if row is None else ticket_of(row)
 
     async def _held_by(self, session: AsyncSession, conversation_id: str, agent: Agent) -> HandoffRow:
         active = await self._active(session, conversation_id)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from kefu.handoff.domain import Note
-from kefu.handoff.store import ViewEvent
+from kefu.handoff.reads import ViewEvent
 
 TRANSCRIPT = {"message_received": "user", "reply_sent": "bot", "agent_message": "agent"}
 
