@@ -17,6 +17,7 @@ from kefu.knowledge.documents import Chunk, Document
 from kefu.knowledge.encoding import PRIMARY_ENCODER, EncodedDocument, encode_documents
 from kefu.knowledge.index import Hit, KnowledgeIndex, Ranking
 from kefu.knowledge.library import DocumentInfo, KnowledgeLibrary
+from kefu.knowledge.pgvector import PgVectorStore
 from kefu.nlu.encoder import MiniLmEncoder, SentenceEncoder, Vectors
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,12 @@ class KnowledgeBase:
         encoders: Mapping[str, SentenceEncoder],
         minilm: bool,
         pack_name: str = "pack",
+        dense: PgVectorStore | None = None,
     ) -> None:
+        """``dense``: the vectors are searched in pgvector, and this process keeps only BM25, the
+        documents and the vectors' moments (``refresh`` keeps the store in step with the library)."""
         self.pack_docs = list(pack_docs)
+        self.dense = dense
         self.library = library
         self.encoders = dict(encoders)
         self.minilm = minilm
@@ -114,18 +119,29 @@ class KnowledgeBase:
     def _build(self, library_docs: list[EncodedDocument]) -> KnowledgeIndex:
         docs = [*self.pack_docs, *library_docs]
         languages = {d.language for d in docs}
-        return KnowledgeIndex(docs, self.encoders, {lang: ranking_for(lang, self.minilm) for lang in languages})
+        rankings = {lang: ranking_for(lang, self.minilm) for lang in languages}
+        return KnowledgeIndex(docs, self.encoders, rankings, keep_vectors=self.dense is None)
 
     async def refresh(self, force: bool = False) -> bool:
         """Rebuild the index if the library changed since the last look; True when it did."""
+        docs: list[EncodedDocument] = []
         if self.library is None:
-            return False
-        if not force and await self.library.revision() == self.revision:
-            return False
-        revision, docs = await self.library.encoded()
+            if self.dense is None or (self.revision >= 0 and not force):
+                return False
+            revision = 0
+        else:
+            if not force and await self.library.revision() == self.revision:
+                return False
+            revision, docs = await self.library.encoded()
+        if self.dense is not None:  # the store first: the new snapshot may search it at once
+            await self.dense.sync([*self.pack_docs, *docs])
         self.index = await asyncio.to_thread(self._build, docs)  # the index keeps the only copy
         self.revision = revision
         return True
+
+    async def close(self) -> None:
+        if self.dense is not None:
+            await self.dense.close()
 
     async def watch(self, interval_s: float) -> None:
         while True:
@@ -151,7 +167,16 @@ class KnowledgeBase:
         return self.index.embed(text)
 
     def search(self, query: str, language: Locale, k: int = 5, embedding: Vectors | None = None) -> list[Hit]:
+        """In-memory vectors only (``search_async`` serves both backends)."""
         return self.index.search(query, language, k, embedding)
+
+    async def search_async(
+        self, query: str, language: Locale, k: int = 5, embedding: Vectors | None = None
+    ) -> list[Hit]:
+        """The ranking the chat, the admin search and ``kefu kb search`` use, whichever the dense backend."""
+        if self.dense is None:
+            return self.index.search(query, language, k, embedding)
+        return await self.index.search_with(self.dense, query, language, k, embedding)
 
     def answer(self, question: str, hit: Hit, language: Locale, query_vector: Vectors | None = None) -> str:
         return self.index.answer(question, hit, language, query_vector)
