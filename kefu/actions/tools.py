@@ -113,7 +113,7 @@ class SearchKnowledge:
     async def __call__(self, args: dict[str, Any], context: ToolContext) -> dict[str, Any]:
         query = str(args["query"])
         vector = context.vector if query == context.text and context.vector is not None else self.index.embed(query)
-        hits = self.index.search(query, context.locale, k=5, embedding=vector)
+        hits = await self.index.search_async(query, context.locale, k=5, embedding=vector)
         best = hits[0] if hits else None
         result: dict[str, Any] = {
             "found": best is not None and best.score >= self.min_score,

@@ -256,7 +256,10 @@ async def _search(settings: Settings, query: str, language: Locale | None, k: in
     finally:
         await engine.dispose()
     lang: Locale = language or reply_locale(query, settings.default_locale)
-    hits = kb.search(query, lang, k)
+    try:
+        hits = await kb.search_async(query, lang, k)
+    finally:
+        await kb.close()
     table = Table("#", "id", "title", "section", "score", "text")
     for rank, hit in enumerate(hits, 1):
         answer = "" if hit.score < settings.knowledge_min_score else " (answers)"

@@ -131,7 +131,7 @@ async def search(
     if not q.strip():
         raise ApiError(422, "empty_query", "q is blank")
     language = lang or reply_locale(q, runtime.settings.default_locale)
-    hits = runtime.knowledge.search(q, language, k)
+    hits = await runtime.knowledge.search_async(q, language, k)
     threshold = runtime.settings.knowledge_min_score
     return {
         "query": q,
