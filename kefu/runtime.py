@@ -40,6 +40,7 @@ from kefu.handoff.service import HandoffService
 from kefu.handoff.setup import build_handoff
 from kefu.knowledge.base import PASSAGE_TOKENS, KnowledgeBase, encode_cached, encoder_names
 from kefu.knowledge.library import KnowledgeLibrary
+from kefu.knowledge.pgvector import PgVectorStore
 from kefu.knowledge.tokens import warm_up
 from kefu.llm.gateway import LlmGateway
 from kefu.llm.prompt import PromptBuilder
@@ -176,8 +177,14 @@ async def build_knowledge(
         lambda language: {n: encoders[n] for n in encoder_names(language, settings.kb_minilm)},
         settings.resolved_model_cache_dir / "knowledge",
     )
-    knowledge = KnowledgeBase(pack_docs, library, encoders, settings.kb_minilm, pack.name)
-    await knowledge.refresh(force=True)
+    # KEFU_KB_INDEX=pgvector: the dense vectors are searched in PostgreSQL (kefu.knowledge.pgvector).
+    dense = await PgVectorStore.open(settings.resolved_database_url) if settings.kb_index == "pgvector" else None
+    knowledge = KnowledgeBase(pack_docs, library, encoders, settings.kb_minilm, pack.name, dense=dense)
+    try:
+        await knowledge.refresh(force=True)
+    except BaseException:
+        await knowledge.close()
+        raise
     return knowledge
 
 
@@ -274,6 +281,7 @@ async def build_runtime(settings: Settings, *, kafka_relay: bool = True) -> Runt
     closers.append(guard.moderator.close)
     store = SqlConversationStore(engine, build_scrubber(settings))
     knowledge = await build_knowledge(pack, settings, encoder, KnowledgeLibrary(engine))
+    closers.append(knowledge.close)
     if settings.kb_reload_s:
         kb_watcher = asyncio.create_task(knowledge.watch(settings.kb_reload_s), name="kefu-kb-watcher")
         closers.append(partial(stop_task, kb_watcher))
