@@ -25,6 +25,9 @@ class OnceStore(Protocol):
     async def release(self, key: str) -> None:
         """Forget a claim (the work it guarded failed and may be tried again)."""
 
+    async def held(self, key: str) -> bool:
+        """True while ``key`` is claimed (without claiming it)."""
+
     async def close(self) -> None: ...
 
 
@@ -50,6 +53,10 @@ class MemoryOnce:
 
     async def release(self, key: str) -> None:
         self._expiry.pop(key, None)
+
+    async def held(self, key: str) -> bool:
+        expires = self._expiry.get(key)
+        return expires is not None and expires > self._clock()
 
     def _drop_expired(self, now: float) -> None:
         # Insertion order is close to expiry order (one store serves a few fixed time-to-lives), so the
@@ -80,6 +87,9 @@ class RedisOnce:
 
     async def release(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)
+
+    async def held(self, key: str) -> bool:
+        return bool(await self._redis.exists(self._prefix + key))
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -11,6 +11,10 @@ malformed XML (a DTD or entity included) 400, a body over ``KEFU_MAX_BODY_BYTES`
 ``KEFU_WECHAT_TOKEN`` is unset. Safe mode (``encrypt_type=aes``, with ``KEFU_WECHAT_ENCODING_AES_KEY``):
 ``msg_signature`` checked (403), ``<Encrypt>`` decrypted for this AppID (400 otherwise), and the passive
 reply encrypted and signed the same way; compatible mode works either way.
+
+With Kafka (``KEFU_KAFKA_BOOTSTRAP``) a text message is published to ``kefu.inbound`` instead of run here
+and its answer, written by a ``kefu worker``, is awaited within the same window (``answer_queued``); a
+broker that does not take the message is 503 ``queue_unavailable`` (WeChat pushes it again).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from kefu.api.deps import RuntimeDep
 from kefu.api.errors import ApiError
 from kefu.api.schemas import MessageIn
 from kefu.api.turns import inbound
+from kefu.channels.kafka.connect import BrokerUnavailable
 from kefu.channels.wechat import (
     MalformedMessage,
     WeChatAccount,
@@ -130,11 +135,25 @@ async def answer(
             message = inbound(said, conversation, runtime.settings)
         except ApiError as exc:  # empty or too long: the customer is told, WeChat gets its answer
             return await account.answer_once(wx, TOO_LONG if exc.code == "text_too_long" else TEXT_ONLY)
+        if runtime.kafka is not None:
+            try:
+                return await account.answer_queued(message, runtime.kafka, runtime.outbox.hub)
+            except BrokerUnavailable as exc:
+                raise queue_unavailable(exc) from exc
         return await account.answer_turn(wx, message)
     if wx.msg_type == "event":
         # A new follower (also by scanning a QR code) gets the welcome; menu clicks and the like need none.
         return await account.answer_once(wx, _welcome(runtime)) if wx.event.lower() == "subscribe" else None
     return await account.answer_once(wx, TEXT_ONLY)  # image, voice without transcription, video, location...
+
+
+def queue_unavailable(exc: BrokerUnavailable) -> ApiError:
+    return ApiError(
+        503,
+        "queue_unavailable",
+        f"the message queue did not take the message, send it again: {exc} / 消息队列暂不可用，请重试",
+        {"Retry-After": "1"},
+    )
 
 
 def respond(wx: WeChatMessage, reply: str | None, crypto: MessageCrypto | None) -> Response:

@@ -4,7 +4,8 @@
 ``echostr``; wrong -> 403. ``POST`` carries an encrypted message (``msg_signature``, ``timestamp``, ``nonce``):
 a member's text runs a turn in conversation ``wecom:<UserID>`` as message ``wecom-<MsgId>``, answered by an
 encrypted passive reply within ``KEFU_WECHAT_REPLY_WINDOW_S`` or later through the app's message API,
-exactly once however often WeCom retries (the same logic as the Official Account). Off (404) while
+exactly once however often WeCom retries (the same logic as the Official Account, with Kafka too: the
+message is published and its worker's answer awaited within the window). Off (404) while
 ``KEFU_WECOM_TOKEN`` is unset.
 """
 

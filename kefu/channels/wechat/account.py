@@ -10,6 +10,12 @@ customer-service API as soon as the turn ends. Whatever WeChat sends meanwhile:
   request gave up waiting) first takes the message's *delivered* claim, shared by replicas through Redis;
 - a retry after the answer went out gets ``success``; its turn, if it reaches the pipeline at all, is
   answered from the store (same message id) and appends nothing.
+
+With Kafka (``answer_queued``) the turn runs in a ``kefu worker``: the message is published once (a
+*queued* claim per message; a retry meanwhile only waits), the request waits within its window for the
+answer on the conversation's hub topic, and the gateway's relay hands the same answer to ``deliver``,
+which waits ``ANSWER_GRACE_S`` for a request to give it passively and otherwise sends it by the API. The
+same *delivered* claim keeps it to one of the two.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kefu.channels.base import OutboundMessage
+from kefu.channels.base import ConversationHub, OutboundMessage, conversation_topic
 from kefu.channels.once import OnceStore
 from kefu.channels.wechat.api import MAX_TEXT_BYTES, WeChatApi, WeChatApiError
 from kefu.channels.wechat.crypto import MessageCrypto
@@ -33,6 +39,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "wechat"
 CONVERSATION_PREFIX = "wx:"
 DELIVERED_TTL_S = 900.0  # WeChat's retries come within 15 s; a delivered claim is kept far longer
+# Kafka: how long a relayed answer waits for a request inside its window to give it passively before it is
+# sent by the API (a waiting request takes it within milliseconds of the hub event).
+ANSWER_GRACE_S = 0.5
 # What the account says when it cannot read a message, or a turn failed after the window (zh + en: the
 # customer's language is not known from an image).
 TEXT_ONLY = (
@@ -48,6 +57,12 @@ TOO_LONG = "抱歉，这条消息太长了，请分几条发送。\nSorry, that 
 
 class TurnHandler(Protocol):
     async def handle(self, message: InboundMessage) -> TurnResult: ...
+
+
+class InboundQueue(Protocol):
+    """Where a message goes to be answered by a worker (``KafkaGateway``)."""
+
+    async def publish(self, message: InboundMessage) -> None: ...
 
 
 def conversation_id(openid: str) -> str:
@@ -82,6 +97,7 @@ class WeChatAccount:
         channel: str = CHANNEL,
         conversation_prefix: str = CONVERSATION_PREFIX,
         delivered_ttl_s: float = DELIVERED_TTL_S,
+        answer_grace_s: float = ANSWER_GRACE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._turns = turns
@@ -92,6 +108,7 @@ class WeChatAccount:
         self._prefix = conversation_prefix
         self.window_s = window_s
         self._delivered_ttl_s = delivered_ttl_s
+        self._answer_grace_s = answer_grace_s
         self._clock = clock
         self._running: dict[str, _Turn] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -134,6 +151,49 @@ class WeChatAccount:
 
     def _claim_key(self, wx: WeChatMessage) -> str:
         return f"{self.channel}:{wx.to_user}:{wx.key}"
+
+    # --- pushed messages answered by a Kafka worker ---------------------------------------------------
+
+    async def answer_queued(self, message: InboundMessage, queue: InboundQueue, hub: ConversationHub) -> str | None:
+        """Like ``answer_turn``, with the turn run by a worker: the text of the passive reply, or None to
+        answer ``success`` (the relay's answer then goes out through ``deliver``). Raises the queue's error
+        when the message could not be published (the router answers 5xx, so WeChat pushes it again)."""
+        deadline = self._clock() + self.window_s
+        key = self._answer_key(message.conversation_id, message.message_id)
+        if await self._claims.held(key):
+            return None  # answered already: a retry after the answer went out
+        queued = f"{key}:queued"
+        # Subscribed before publishing: the answer cannot come before the request listens for it.
+        async with hub.subscribe(conversation_topic(message.conversation_id)) as events:
+            if await self._claims.claim(queued, self._delivered_ttl_s):
+                try:
+                    await queue.publish(message)
+                except BaseException:
+                    await self._claims.release(queued)  # not published: WeChat's retry publishes it
+                    raise
+            # else: an earlier push of this message published it; this retry only waits for the answer
+            text = await _answer_to(events, message.message_id, deadline - self._clock())
+        if text is None or not text.strip() or len(text.encode()) > MAX_TEXT_BYTES:
+            return None  # late (the relay sends it by the API), or too long for one passive reply
+        return text if await self._claims.claim(key, self._delivered_ttl_s) else None
+
+    def _answer_key(self, conversation_id: str, message_id: str) -> str:
+        # Built the same from the pushed message and from the relayed answer (its conversation, in_reply_to).
+        return f"{self.channel}:{conversation_id}:{message_id}"
+
+    async def _deliver_queued(self, message: OutboundMessage, in_reply_to: str) -> None:
+        await asyncio.sleep(self._answer_grace_s)  # a request still inside its window answers passively
+        if not await self._claims.claim(self._answer_key(message.conversation_id, in_reply_to), self._delivered_ttl_s):
+            return  # given passively (or by another replica)
+        try:
+            await self.deliver_now(message)
+        except (WeChatApiError, OSError, TimeoutError) as exc:
+            log.error(
+                "wechat customer-service send failed",
+                extra={"conversation_id": message.conversation_id, "error": str(exc)},
+            )
+        except Exception:  # an httpx error or similar: logged with its trace, the turn itself is stored
+            log.exception("wechat customer-service send failed", extra={"conversation_id": message.conversation_id})
 
     def _start(self, key: str, message: InboundMessage) -> _Turn:
         task = asyncio.create_task(self._turns.handle(message), name=f"kefu-wechat-turn-{message.message_id}")
@@ -193,6 +253,15 @@ class WeChatAccount:
     # --- Delivery: what is said later (an agent's reply) ------------------------------------------------
 
     async def deliver(self, message: OutboundMessage) -> None:
+        """Sends ``message`` by the API. A bot's answer to a pushed message (one a Kafka worker wrote, relayed
+        here) goes out in the background after ``ANSWER_GRACE_S``, unless a request gave it passively."""
+        if message.role == "bot" and message.in_reply_to is not None:
+            if message.text.strip():
+                self._spawn(self._deliver_queued(message, message.in_reply_to), "kefu-wechat-queued")
+            return
+        await self.deliver_now(message)
+
+    async def deliver_now(self, message: OutboundMessage) -> None:
         if self.api is None:
             raise WeChatApiError(-1, f"{self.channel}: API credentials are needed to send later replies")
         if not message.text.strip():
@@ -206,3 +275,17 @@ class WeChatAccount:
             await asyncio.wait(set(self._background), timeout=timeout_s)
         if self.api is not None:
             await self.api.close()
+
+
+async def _answer_to(events: AsyncIterator[dict[str, Any]], message_id: str, timeout_s: float) -> str | None:
+    """The text of the bot's answer to ``message_id`` among a conversation's hub events, or None when it
+    does not come within ``timeout_s``."""
+    try:
+        async with asyncio.timeout(max(0.0, timeout_s)):
+            async for event in events:
+                answer = event.get("event") == "message" and event.get("role") == "bot"
+                if answer and event.get("in_reply_to") == message_id:
+                    return str(event.get("text") or "")
+    except TimeoutError:
+        return None
+    return None
