@@ -207,10 +207,16 @@ async def test_webhook_is_queued_answered_by_a_worker_and_called_back_once_even_
             body, headers = signed({**payload, "message_id": "m2", "text": "how long does shipping take?"})
             assert (await kafka.client.post("/channels/webhook", content=body, headers=headers)).status_code == 202
             await until(lambda: len(receiver.calls) == 2, what="the second callback")
+            # Message ids are the sender's, unique per conversation only: another conversation's "m1".
+            other_cid = f"kwh-{uuid.uuid4().hex[:8]}"
+            body, headers = signed({**payload, "conversation_id": other_cid})
+            assert (await kafka.client.post("/channels/webhook", content=body, headers=headers)).status_code == 202
+            await until(lambda: len(receiver.calls) == 3, what="the other conversation's callback")
             await asyncio.sleep(0.5)  # a duplicate would come now, if any were due
-            assert [json.loads(raw)["in_reply_to"] for _, raw in receiver.calls] == ["m1", "m2"]
+            called = [(json.loads(raw)["conversation_id"], json.loads(raw)["in_reply_to"]) for _, raw in receiver.calls]
+            assert called == [(cid, "m1"), (cid, "m2"), (other_cid, "m1")]
             assert len(await kafka.transcript(cid)) == 4
-            assert await kafka.published(4) == {"m1": 3, "m2": 1}  # the conflicting text was not published
+            assert await kafka.published(5) == {"m1": 4, "m2": 1}  # the conflicting text was not published
     assert latency < 10
 
 

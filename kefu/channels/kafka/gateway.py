@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
-from kefu.channels.base import Outbox, conversation_topic
+from kefu.channels.base import OutboundMessage, Outbox, conversation_topic
 from kefu.channels.kafka.codec import PoisonMessage, Source, dead_letter, decode_outbound, encode_inbound
 from kefu.channels.kafka.connect import BrokerUnavailable, ensure_topics
 from kefu.config import Settings
@@ -29,7 +29,7 @@ from kefu.core.types import InboundMessage
 
 log = logging.getLogger(__name__)
 
-RECENT_ANSWERS = 10_000  # message ids remembered to drop an answer published twice
+RECENT_ANSWERS = 10_000  # answers (conversation and message id) remembered to drop one published twice
 REMEMBERED_PER_PARTITION = 1_000  # answers read back from a partition the relay takes over
 REMEMBER_TIMEOUT_S = 5.0  # reading them back may take this long; then the relay goes on without the rest
 PUBLISH_TIMEOUT_S = 10.0
@@ -235,7 +235,7 @@ class KafkaGateway:
             message = decode_outbound(value)
         except PoisonMessage:
             return 0
-        self._recent.seen(message.message_id)
+        self._recent.seen(_answer_key(message))
         return 1
 
     async def _relay_one(self, value: bytes | None, source: Source) -> None:
@@ -249,7 +249,7 @@ class KafkaGateway:
             return
         if not message.text:
             return  # the bot stayed silent (an agent owns the conversation)
-        if self._recent.seen(message.message_id):
+        if self._recent.seen(_answer_key(message)):
             self.repeated += 1  # an answer published again (a redelivery, or the channel sent it again)
             return
         self.relayed += 1
@@ -262,6 +262,11 @@ class KafkaGateway:
         await self.outbox.hub.publish(
             conversation_topic(message.conversation_id), {"event": "message", **message.to_dict()}
         )
+
+
+def _answer_key(message: OutboundMessage) -> str:
+    # Message ids are unique within a conversation only (a webhook sender's "m1" may be in every one).
+    return f"{message.conversation_id}\x1f{message.message_id}"
 
 
 class _Takeover(ConsumerRebalanceListener):  # type: ignore[misc]
