@@ -138,7 +138,7 @@ async def answer(
         if runtime.kafka is not None:
             try:
                 return await account.answer_queued(message, runtime.kafka, runtime.outbox.hub)
-            except BrokerUnavailable as exc:
+            except (BrokerUnavailable, TimeoutError) as exc:
                 raise queue_unavailable(exc) from exc
         return await account.answer_turn(wx, message)
     if wx.msg_type == "event":
@@ -147,11 +147,12 @@ async def answer(
     return await account.answer_once(wx, TEXT_ONLY)  # image, voice without transcription, video, location...
 
 
-def queue_unavailable(exc: BrokerUnavailable) -> ApiError:
+def queue_unavailable(exc: Exception) -> ApiError:
+    reason = str(exc) or "it did not answer in time"
     return ApiError(
         503,
         "queue_unavailable",
-        f"the message queue did not take the message, send it again: {exc} / 消息队列暂不可用，请重试",
+        f"the message queue did not take the message, send it again: {reason} / 消息队列暂不可用，请重试",
         {"Retry-After": "1"},
     )
 

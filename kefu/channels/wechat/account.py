@@ -156,8 +156,9 @@ class WeChatAccount:
 
     async def answer_queued(self, message: InboundMessage, queue: InboundQueue, hub: ConversationHub) -> str | None:
         """Like ``answer_turn``, with the turn run by a worker: the text of the passive reply, or None to
-        answer ``success`` (the relay's answer then goes out through ``deliver``). Raises the queue's error
-        when the message could not be published (the router answers 5xx, so WeChat pushes it again)."""
+        answer ``success`` (the relay's answer then goes out through ``deliver``). Raises the queue's error,
+        or ``TimeoutError`` when publishing outlasts the window (the router answers 5xx, so WeChat pushes the
+        message again and that push publishes it)."""
         deadline = self._clock() + self.window_s
         key = self._answer_key(message.conversation_id, message.message_id)
         if await self._claims.held(key):
@@ -166,8 +167,9 @@ class WeChatAccount:
         # Subscribed before publishing: the answer cannot come before the request listens for it.
         async with hub.subscribe(conversation_topic(message.conversation_id)) as events:
             if await self._claims.claim(queued, self._delivered_ttl_s):
-                try:
-                    await queue.publish(message)
+                try:  # within the window too: past it WeChat has given up on this request and pushes again
+                    async with asyncio.timeout(max(0.0, deadline - self._clock())):
+                        await queue.publish(message)
                 except BaseException:
                     await self._claims.release(queued)  # not published: WeChat's retry publishes it
                     raise
