@@ -96,11 +96,14 @@ class PgVectorStore:
         self._sql: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {}
 
     @classmethod
-    async def open(cls, database_url: str, *, candidates: int = 32, max_connections: int = 4) -> PgVectorStore:
+    async def open(
+        cls, database_url: str, *, candidates: int = 32, ef_search: int | None = None, max_connections: int = 4
+    ) -> PgVectorStore:
         """Connects, creates the extension (needs a superuser the first time) and the bookkeeping table.
         ``candidates``: documents taken from each title and opening index per encoder (twice as many
         chunks); 32 gave the in-memory ranking's top 10 on every WixQA question at 10,000 chunks."""
-        ef_search = 2 * candidates  # HNSW returns at most ef_search rows per scan
+        # HNSW returns at most ef_search rows per scan, and finds the true nearest more often the larger it is.
+        ef_search = max(ef_search or 0, 2 * candidates)
         dsn = asyncpg_dsn(database_url)
         try:
             conn = await asyncpg.connect(dsn)
