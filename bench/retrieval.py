@@ -3,14 +3,16 @@ index memory, and ingest speed.
 
 python bench/retrieval.py --wixqa ../shared/data/wixqa_expertwritten_sample/dev.jsonl \
     [--distractors bench/data/wixqa_distractors.jsonl] [--only quality,latency,ingest] \
-    [--out bench/results/retrieval.json]
+    [--pgvector postgresql+asyncpg://postgres@127.0.0.1:5432/test] [--out bench/results/retrieval.json]
 
 - quality: `kefu kb eval --json` (a child process, as an operator runs it) on the WixQA dev questions over
   their own 75 gold articles, and over those plus our 100 distractor articles (closer to the 173-article
-  scoring pool); the demo pack's right-article-first on its tuning and unseen questions.
+  scoring pool); the demo pack's right-article-first on its tuning, unseen and blind questions.
 - latency: the WixQA articles' real chunks, repeated with perturbed vectors and shuffled words until the
   index holds N chunks (latency depends on sizes, not on what the chunks say); real WixQA questions, one
-  at a time on one thread, query encoding included; index memory as the process's RSS growth.
+  at a time on one thread, query encoding included; index memory as the process's RSS growth. With
+  --pgvector, the same corpus in pgvector (HNSW): sync time, latency, the process's own index size, and
+  how many questions get the in-memory index's top 5.
 - ingest: `kefu kb add` of the 175 WixQA articles into a fresh SQLite library (read, chunk, BM25 tokens,
   USE + MiniLM vectors, sentence vectors, save), and of the demo pack's Chinese articles (USE only).
 """
@@ -100,7 +102,7 @@ async def _demo_quality() -> dict[str, Any]:
     settings = load_settings(model_cache_dir=ROOT / "data" / "models")
     kb = await build_knowledge(load_pack(settings.pack), settings, UseEncoder(), None)
     result: dict[str, Any] = {}
-    for name in ("ecommerce_kb_questions", "ecommerce_kb_questions_unseen"):
+    for name in ("ecommerce_kb_questions", "ecommerce_kb_questions_unseen", "ecommerce_kb_questions_blind"):
         rows = [json.loads(line) for line in (ROOT / "tests" / "data" / f"{name}.jsonl").read_text().splitlines()]
         for lang in ("en", "zh"):
             questions = [
@@ -120,7 +122,9 @@ def _scaled(docs: list[EncodedDocument], target: int, seed: int = 7) -> list[Enc
     """Copies of the real documents until ``target`` chunks: vectors perturbed and renormalised, each
     chunk's words shuffled with words of other chunks, so no two copies score alike."""
     rng = np.random.default_rng(seed)
-    vocabulary = [w for d in docs for t in d.tokens for w in t]
+    vocabulary = np.array(
+        [w for d in docs for t in d.tokens for w in t]
+    )  # converted once: choice() on a list copies it
     out: list[EncodedDocument] = []
     total = 0
     copy = 0
@@ -210,8 +214,55 @@ def latency(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "rss_growth_mb": round(memory, 1),
         }
         print(size, results[str(size)], flush=True)
+        if args.pgvector:
+            expected = [[h.chunk.doc_id for h in index.search(q, "en", 5)] for q in questions]
+            results[str(size)]["pgvector"] = asyncio.run(_pgvector_latency(args, docs, encoders, questions, expected))
+            print(size, "pgvector", results[str(size)]["pgvector"], flush=True)
         del index, docs
     return results
+
+
+async def _pgvector_latency(
+    args: argparse.Namespace,
+    docs: list[EncodedDocument],
+    encoders: dict[str, Any],
+    questions: list[str],
+    expected: list[list[str]],
+) -> dict[str, Any]:
+    from kefu.knowledge.index import KnowledgeIndex
+    from kefu.knowledge.pgvector import PgVectorStore
+
+    store = await PgVectorStore.open(args.pgvector)
+    try:
+        await store.sync([])  # empty tables: the load builds each HNSW index once, after the rows
+        started = time.perf_counter()
+        report = await store.sync(docs)
+        sync_s = time.perf_counter() - started
+        index = KnowledgeIndex(docs, encoders, {"en": ranking_for("en", True)}, keep_vectors=False)
+        same = 0
+        for q, top in zip(questions, expected, strict=True):
+            same += [h.chunk.doc_id for h in await index.search_with(store, q, "en", 5)] == top
+        timings = []
+        for _ in range(args.rounds):
+            for q in questions:
+                started = time.perf_counter()
+                await index.search_with(store, q, "en", 5)
+                timings.append((time.perf_counter() - started) * 1000)
+        ms = np.array(timings)
+        return {
+            "candidates": store.candidates,
+            "sync_s": round(sync_s, 1),
+            "rows": report.rows,
+            "same_top5_as_numpy": f"{same}/{len(questions)}",
+            "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p90_ms": round(float(np.percentile(ms, 90)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "mean_ms": round(float(ms.mean()), 2),
+            "index_arrays_mb": round(index.nbytes() / 2**20, 1),
+        }
+    finally:
+        await store.sync([])
+        await store.close()
 
 
 def ingest(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -249,6 +300,7 @@ def main() -> int:
     parser.add_argument("--only", default="quality,latency,ingest")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10_000, 100_000])
     parser.add_argument("--rounds", type=int, default=3, help="passes over the questions per size")
+    parser.add_argument("--pgvector", default="", help="a PostgreSQL URL: also time KEFU_KB_INDEX=pgvector")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
     args = parser.parse_args()
     if not args.wixqa.is_file():
