@@ -31,12 +31,18 @@ from kefu.channels.kafka.gateway import KafkaGateway
 from kefu.channels.kafka.worker import KafkaWorker, TurnHandler, WorkerConfig
 from kefu.channels.signing import check_signature, signed_headers
 from kefu.channels.wechat import signature
+from kefu.channels.wecom import conversation_id as wecom_conversation
 from kefu.runtime import Runtime
 from tests.channels.conftest import MEMORY, KafkaNames, free_port, tansu_binary
 from tests.channels.kafka_io import read
 from tests.channels.test_webhook import Receiver
 from tests.channels.test_wechat import busy_for, reply_fields, text_xml
-from tests.channels.wechat_standin import APP_ID, APP_SECRET, WeChatStandIn
+from tests.channels.test_wechat_crypto import KEY as WECOM_KEY
+from tests.channels.test_wechat_crypto import TOKEN as WECOM_TOKEN
+from tests.channels.test_wecom import AGENT_ID as WECOM_AGENT_ID
+from tests.channels.test_wecom import _opened as opened
+from tests.channels.test_wecom import _sealed_push as sealed_push
+from tests.channels.wechat_standin import APP_ID, APP_SECRET, CORP_ID, CORP_SECRET, WeChatStandIn
 from tests.channels.wiring import app_client, channel_runtime, local_server
 
 SECRET = "kafka-webhook-secret"
@@ -213,8 +219,10 @@ async def test_webhook_is_queued_answered_by_a_worker_and_called_back_once_even_
             assert (await kafka.client.post("/channels/webhook", content=body, headers=headers)).status_code == 202
             await until(lambda: len(receiver.calls) == 3, what="the other conversation's callback")
             await asyncio.sleep(0.5)  # a duplicate would come now, if any were due
-            called = [(json.loads(raw)["conversation_id"], json.loads(raw)["in_reply_to"]) for _, raw in receiver.calls]
-            assert called == [(cid, "m1"), (cid, "m2"), (other_cid, "m1")]
+            callbacks = [
+                (json.loads(raw)["conversation_id"], json.loads(raw)["in_reply_to"]) for _, raw in receiver.calls
+            ]
+            assert callbacks == [(cid, "m1"), (cid, "m2"), (other_cid, "m1")]
             assert len(await kafka.transcript(cid)) == 4
             assert await kafka.published(5) == {"m1": 4, "m2": 1}  # the conflicting text was not published
     assert latency < 10
@@ -361,6 +369,47 @@ async def test_wechat_retry_waiting_when_the_late_answer_comes_gives_it_passivel
         assert api.sends == []  # answered once, passively
         assert await kafka.published(1) == {f"wx-{mid}": 1}
         assert [role for role, _ in await kafka.transcript(f"wx:{user}")] == ["user", "bot"]
+
+
+async def test_wecom_through_kafka_answers_passively_encrypted_or_late_by_the_app_api_once(
+    kafka_bootstrap: str, kafka_names: KafkaNames, runtime: Runtime, standin: tuple[WeChatStandIn, str]
+) -> None:
+    api, base = standin
+    settings: dict[str, Any] = {
+        "wecom_token": WECOM_TOKEN,
+        "wecom_encoding_aes_key": WECOM_KEY,
+        "wecom_corp_id": CORP_ID,
+        "wecom_agent_id": WECOM_AGENT_ID,
+        "wecom_secret": CORP_SECRET,
+        "wecom_api_base": base,
+        "wechat_reply_window_s": 1.5,
+    }
+    async with routed(runtime, kafka_bootstrap, kafka_names, **settings) as kafka:
+        member, first = f"m{uuid.uuid4().hex[:8]}", msg_id()
+        body, query = sealed_push(member, "订单100003能取消吗", first)
+        reply = opened(await kafka.client.post("/channels/wecom", content=body, params=query))
+        assert reply["ToUserName"] == member and "100003" in reply["Content"]
+
+        late = msg_id()
+        held = asyncio.Event()
+        busy = asyncio.create_task(busy_for(runtime, wecom_conversation(member), 4.0, held))
+        await held.wait()
+        for _ in range(2):  # the push and WeCom's retry, each giving up at the end of its window
+            body, query = sealed_push(member, "how long does shipping take?", late)
+            assert (await kafka.client.post("/channels/wecom", content=body, params=query)).text == "success"
+        await busy
+        await until(lambda: len(api.delivered()) == 1, what="the app message")
+        await asyncio.sleep(1.0)  # a second send would come now, if any were due
+        sent = api.delivered()
+        assert len(api.sends) == 1 and sent[0]["touser"] == member and sent[0]["agentid"] == WECOM_AGENT_ID
+        assert sent[0]["text"]["content"]
+        assert await kafka.published(2) == {f"wecom-{first}": 1, f"wecom-{late}": 1}
+        assert await kafka.transcript(wecom_conversation(member)) == [
+            ("user", "订单100003能取消吗"),
+            ("bot", reply["Content"]),
+            ("user", "how long does shipping take?"),
+            ("bot", sent[0]["text"]["content"]),
+        ]
 
 
 # --- a broker that does not take the message -------------------------------------------------------------
