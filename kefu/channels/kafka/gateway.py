@@ -6,7 +6,7 @@ consumer group is the gateways' own (``<kafka_group>.gateway`` unless given): th
 share it, so each answer is delivered once; a different gateway (another group) sees every answer too.
 An answer is handed to the ``Delivery`` its channel registered on the ``Outbox`` and published on the
 hub for open widgets and consoles. Workers publish an answer again when a message is redelivered after a
-crash, or sent again by its channel; the relay drops an answer whose ``message_id`` it has just seen. So
+crash, or sent again by its channel; the relay drops an answer (conversation and ``message_id``) it has just relayed. So
 that this holds across a gateway restart (or a partition moving to another replica), the relay reads back
 the last answers it committed on each partition it is given before it delivers anything new there.
 """
