@@ -268,46 +268,40 @@ class KnowledgeIndex:
 
 def _from_store(index: _LanguageIndex, found: DenseHits) -> Candidates:
     """The store's rows placed on this snapshot's documents. A document the store does not know fully
-    (another process is adding it this moment) is left out; rows of documents this snapshot does not
-    have yet are ignored."""
+    (another process is changing it this moment) is left out; rows of documents this snapshot does not
+    have are ignored."""
     numbers = {
         key: np.array([index.number.get(i, -1) for i in ids], dtype=np.int64) for key, ids in found.doc_ids.items()
     }
     known = [n[n >= 0] for n in numbers.values()]
     docs = np.unique(np.concatenate(known)).astype(np.int64) if known else np.zeros(0, dtype=np.int64)
+    rows = chunk_rows(docs, index.doc_starts, index.sizes)
+    wanted = {(name, kind) for name in index.encoders for kind in KINDS}
+    if not len(docs) or not wanted <= set(numbers):
+        return Candidates(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), {})
+    segments = np.concatenate([[0], np.cumsum(index.sizes[docs])[:-1]]).astype(np.int64)
     complete = np.ones(len(docs), dtype=bool)
     sims: dict[Key, Floats] = {}
-    rows = chunk_rows(docs, index.doc_starts, index.sizes)
-    for key, doc_numbers in numbers.items():
-        ok = doc_numbers >= 0
-        values = np.full(len(rows) if key[1] == "chunk" else len(docs), np.nan)
-        at_doc = np.searchsorted(docs, doc_numbers[ok])
+    for key in wanted:
+        ok = numbers[key] >= 0
+        doc_numbers, values_found = numbers[key][ok], found.sims[key][ok]
         if key[1] == "chunk":
             ordinals = np.asarray(found.ordinals[key], dtype=np.int64)[ok]
-            fits = ordinals < index.sizes[doc_numbers[ok]]
-            values[np.searchsorted(rows, index.doc_starts[doc_numbers[ok]][fits] + ordinals[fits])] = found.sims[key][
-                ok
-            ][fits]
-            per_doc = (
-                np.add.reduceat(np.isnan(values), np.concatenate([[0], np.cumsum(index.sizes[docs])[:-1]]))
-                if len(docs)
-                else np.zeros(0)
-            )
-            complete &= per_doc == 0
+            fits = ordinals < index.sizes[doc_numbers]  # a changed document may have fewer chunks here
+            values = np.full(len(rows), np.nan)
+            at = np.searchsorted(rows, index.doc_starts[doc_numbers[fits]] + ordinals[fits])
+            values[at] = values_found[fits]
+            complete &= np.add.reduceat(np.isnan(values), segments) == 0
         else:
-            values[at_doc] = found.sims[key][ok]
+            values = np.full(len(docs), np.nan)
+            values[np.searchsorted(docs, doc_numbers)] = values_found
             complete &= ~np.isnan(values)
         sims[key] = values
-    for name in index.encoders:
-        for kind in KINDS:
-            if (name, kind) not in sims:
-                complete[:] = False
     if complete.all():
         return Candidates(docs, rows, sims)
-    keep = complete
-    kept_rows = np.repeat(keep, index.sizes[docs])
+    kept_rows = np.repeat(complete, index.sizes[docs])
     return Candidates(
-        docs[keep],
+        docs[complete],
         rows[kept_rows],
-        {key: v[kept_rows] if key[1] == "chunk" else v[keep] for key, v in sims.items()},
+        {key: v[kept_rows] if key[1] == "chunk" else v[complete] for key, v in sims.items()},
     )
