@@ -228,3 +228,30 @@ async def test_a_database_without_the_extension_is_a_clear_error(pgvector_url: s
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await _admin(f'DROP ROLE IF EXISTS "{role}"')
+
+
+async def test_a_chat_turn_answers_from_pgvector(pgvector_url: str, tmp_path: Path) -> None:
+    """The whole server with KEFU_KB_INDEX=pgvector: a policy question gets the knowledge answer with its
+    citation, in both languages."""
+    import httpx
+
+    from kefu.api.app import create_app
+    from kefu.runtime import build_runtime
+
+    settings = make_settings(tmp_path, database_url=pgvector_url, kb_index="pgvector")
+    runtime = await build_runtime(settings)
+    try:
+        assert runtime.knowledge.dense is not None
+        assert len(await runtime.knowledge.dense.stored()) == 72  # the pack's 36 articles in two languages
+        app = create_app(settings, runtime)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kefu") as client:
+            for conversation, text, cited in (
+                ("pgv-en", "How long is the warranty on your products?", "warranty"),
+                ("pgv-zh", "发票怎么开？", "invoices"),
+            ):
+                response = await client.post(f"/v1/conversations/{conversation}/messages", json={"text": text})
+                assert response.status_code == 200, response.text
+                citations = [c["id"] for c in response.json()["reply"]["citations"]]
+                assert cited in citations, response.json()
+    finally:
+        await runtime.close()
