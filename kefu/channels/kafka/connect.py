@@ -11,6 +11,9 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 _HOST_PORT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>\d{1,5})")
 DEFAULT_PARTITIONS = 6  # for topics kefu creates itself; a production cluster usually creates them first
+# How long a fetch may wait for records. Some brokers (tansu) hold an empty fetch for the whole wait even
+# when a record arrives: a short wait keeps a quiet conversation's answer from waiting half a second.
+FETCH_MAX_WAIT_MS = 100
 CONNECT_TIMEOUT_S = 15.0
 _TOPIC_EXISTS = TopicAlreadyExistsError.errno
 

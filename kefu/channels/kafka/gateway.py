@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 
 from kefu.channels.base import OutboundMessage, Outbox, conversation_topic
 from kefu.channels.kafka.codec import PoisonMessage, Source, dead_letter, decode_outbound, encode_inbound
-from kefu.channels.kafka.connect import BrokerUnavailable, ensure_topics
+from kefu.channels.kafka.connect import FETCH_MAX_WAIT_MS, BrokerUnavailable, ensure_topics
 from kefu.config import Settings
 from kefu.core.types import InboundMessage
 
@@ -112,6 +112,7 @@ class KafkaGateway:
                     group_id=self.group,
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",  # answers written before this gateway started are delivered
+                    fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
                 )
                 self._consumer.subscribe([self.outbound_topic], listener=_Takeover(self))
                 await self._consumer.start()

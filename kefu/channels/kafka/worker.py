@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 
 from kefu.channels.base import OutboundMessage
 from kefu.channels.kafka.codec import PoisonMessage, Source, dead_letter, decode_inbound, encode_outbound
-from kefu.channels.kafka.connect import DEFAULT_PARTITIONS, BrokerUnavailable, ensure_topics
+from kefu.channels.kafka.connect import DEFAULT_PARTITIONS, FETCH_MAX_WAIT_MS, BrokerUnavailable, ensure_topics
 from kefu.channels.kafka.lanes import KeyedLanes
 from kefu.channels.kafka.offsets import OffsetTracker
 from kefu.config import Settings
@@ -141,6 +141,7 @@ class KafkaWorker:
             auto_offset_reset="earliest",  # a new group starts with the oldest unanswered message
             session_timeout_ms=c.session_timeout_ms,
             heartbeat_interval_ms=max(500, c.session_timeout_ms // 4),
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._consumer.subscribe([c.inbound_topic], listener=_Rebalance(self))
         try:
