@@ -139,6 +139,8 @@ class Outbox:
         try:
             await delivery.deliver(message)
         except Exception:  # the message is stored; a failed push must not fail the agent's request
-            log.exception("delivery failed", extra={"channel": message.channel, "conversation_id": message.conversation_id})
+            log.exception(
+                "delivery failed", extra={"channel": message.channel, "conversation_id": message.conversation_id}
+            )
             return False
         return True
