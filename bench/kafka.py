@@ -45,36 +45,23 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests package
 
 from kefu.channels.kafka.connect import ensure_topics
+from kefu.llm.local import free_port
+from tests.channels.kafka_io import HANDOFF_FREE_TEXTS as TEXTS
+from tests.channels.kafka_io import send
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_CACHE = REPO_ROOT / "data" / "models"
 POSTGRES_ADMIN_URL = os.environ.get("KEFU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-# The crash test's messages (tests/channels/test_kafka_crash.py): none hands a conversation to a person.
-TEXTS = (
-    "你好",
-    "hello",
-    "订单 100001 到哪了",
-    "how long does shipping take",
-    "谢谢",
-    "有什么耳机推荐",
-    "我想开发票",
-    "thanks",
-)
 READY_S = 180.0
 RUN_TIMEOUT_S = 900.0
 WARMUP = 60
 MEMORY = ("--storage-engine", "memory://tansu/")
 SUMMARY = re.compile(r"kefu worker stopped: (\d+) answered \((\d+) from the store\)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -201,16 +188,6 @@ def messages(prefix: str, conversations: int, total: int) -> list[tuple[bytes, b
     return out
 
 
-async def publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value, key) for key, value in records]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
 def ids_of(records: list[tuple[bytes, bytes]]) -> set[str]:
     return {json.loads(value)["message_id"] for _, value in records}
 
@@ -248,7 +225,7 @@ async def one_run(
             worker.start()
         await asyncio.gather(*(w.ready() for w in workers))
         warmup = messages(f"{tag}w", WARMUP, WARMUP * 2)  # every partition gets work: the group has settled
-        await publish(bootstrap, topics["inbound"], warmup)
+        await send(bootstrap, topics["inbound"], warmup)
         await answers.wait(ids_of(warmup), len(warmup))
         load = messages(tag, args.conversations, args.messages)
         ids = ids_of(load)
@@ -256,7 +233,7 @@ async def one_run(
         cpu_before = sum(w.cpu_s() for w in workers)
         load_before = os.getloadavg()[0]
         started = time.monotonic()
-        await publish(bootstrap, topics["inbound"], load)
+        await send(bootstrap, topics["inbound"], load)
         published_s = time.monotonic() - started
         crash: dict[str, Any] = {}
         if kind == "crash":

@@ -10,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
+def base_language(value: Any) -> Any:
+    """A locale field's value: "zh-CN", "zh_Hans", "en-US" -> "zh" / "en"; anything else is left for the
+    field's ``Literal`` to refuse."""
+    if isinstance(value, str) and re.fullmatch(r"(?i)(zh|en)([-_][A-Za-z0-9]{2,8})*", value):
+        return value[:2].lower()
+    return value
+
+
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -32,10 +40,7 @@ class MessageIn(BaseModel):
     @field_validator("locale", mode="before")
     @classmethod
     def _base_language(cls, value: Any) -> Any:
-        # "zh-CN", "zh_Hans", "en-US" -> "zh" / "en"; anything else is left for the Literal to refuse.
-        if isinstance(value, str) and re.fullmatch(r"(?i)(zh|en)([-_][A-Za-z0-9]{2,8})*", value):
-            return value[:2].lower()
-        return value
+        return base_language(value)
 
 
 class CitationOut(BaseModel):

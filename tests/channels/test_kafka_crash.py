@@ -21,20 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.channels.conftest import KafkaNames, free_port
+from tests.channels.kafka_io import HANDOFF_FREE_TEXTS as TEXTS
 from tests.channels.kafka_io import Collector, committed, create_topics, inbound_value, send
 from tests.conftest import MODEL_CACHE, ROOT
 
-# Texts that never hand a conversation over (checked in every order): each message gets a bot reply.
-TEXTS = (
-    "你好",
-    "hello",
-    "订单 100001 到哪了",
-    "how long does shipping take",
-    "谢谢",
-    "有什么耳机推荐",
-    "我想开发票",
-    "thanks",
-)
 WORKER_READY_S = 120.0
 
 

@@ -12,14 +12,13 @@ Authentication: the same as ``/v1`` (``Authorization: Bearer <key>`` once API ke
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kefu.api.deps import RuntimeDep, require_api_key
-from kefu.api.schemas import ERRORS, ID_PATTERN, IntentOut, MessageIn
+from kefu.api.schemas import ERRORS, ID_PATTERN, IntentOut, MessageIn, base_language
 from kefu.api.turns import inbound
 from kefu.channels.voice import CHANNEL, CONVERSATION_PREFIX, NO_INPUT, REPEAT, TRANSFER, language_of, spoken
 from kefu.core.types import Locale
@@ -41,9 +40,7 @@ class VoiceIn(BaseModel):
     @field_validator("locale", mode="before")
     @classmethod
     def _base_language(cls, value: Any) -> Any:
-        if isinstance(value, str) and re.fullmatch(r"(?i)(zh|en)([-_][A-Za-z0-9]{2,8})*", value):
-            return value[:2].lower()
-        return value
+        return base_language(value)
 
 
 class VoiceOut(BaseModel):
