@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -56,9 +57,21 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(runtime.settings, runtime)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kefu") as c:
         # Every route template the app has (the API's and the mounts' paths).
-        c.app_routes = set(app.openapi()["paths"]) | {getattr(r, "path", "") for r in app.routes}  # type: ignore[attr-defined]
+        c.app_routes = set(app.openapi()["paths"]) | _paths(app.routes)  # type: ignore[attr-defined]
         yield c
     await app.state.access.close()
+
+
+def _paths(routes: list[Any]) -> set[str]:
+    """Every route template, also of routes kept out of the schema (FastAPI wraps included routers)."""
+    paths = set()
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            paths |= _paths(included.routes)
+        elif getattr(route, "path", None):
+            paths.add(route.path)
+    return paths
 
 
 def _samples(text: str) -> tuple[dict[str, str], list[Sample]]:
