@@ -33,11 +33,13 @@ def engine() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def llm_server(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # A generous deadline: the model's answers on a loaded 2-core machine, not the deadline, are under test
+    # Generous limits (turn and model call): the model's answers on a loaded 2-core machine, not the deadline, are under test
     # here (the deadline is tested with a hung server in tests/llm/test_gateway.py).
     data = tmp_path_factory.mktemp("llm-server")
     add_admin(data)
-    process, base = start_server(data, KEFU_LLM_LOCAL_URL=engine.base_url, KEFU_TURN_DEADLINE_S="40")
+    process, base = start_server(
+        data, KEFU_LLM_LOCAL_URL=engine.base_url, KEFU_TURN_DEADLINE_S="40", KEFU_LLM_CALL_TIMEOUT_S="30"
+    )
     try:
         yield base
     finally:
