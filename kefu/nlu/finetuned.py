@@ -18,11 +18,17 @@ import numpy as np
 import numpy.typing as npt
 
 from kefu.nlu.linear import log_softmax
+from kefu.nlu.memory import release_memory
 
 Floats = npt.NDArray[np.float64]
 MAX_TOKENS = 64
 log = logging.getLogger(__name__)
 SCALE = 20.0  # cosine logits times this: unit vectors need a wide range for a confident softmax
+# The backward pass keeps ~0.28 MB of activations per token: 580 MB for a batch of long messages (32 × 64
+# tokens). Split into parts of at most this many tokens (the same gradient, summed) it keeps ~150 MB.
+TOKENS_PER_PASS = 512
+INFERENCE_BATCH = 32
+RELEASE_EVERY = 25  # steps between handing freed activation memory back (kefu.nlu.memory)
 
 
 def minilm_path() -> Path:
@@ -103,6 +109,37 @@ def _embed(tokenizer: Any, model: Any, texts: Sequence[str], max_tokens: int = M
     return torch.nn.functional.normalize(pooled, dim=-1)
 
 
+def _passes(
+    tokenizer: Any, texts: Sequence[str], batch: npt.NDArray[np.int64], budget: int = TOKENS_PER_PASS
+) -> list[npt.NDArray[np.int64]]:
+    """The batch's rows in parts of at most ``budget`` padded tokens (the rows have similar lengths)."""
+    encoded = tokenizer([texts[i] for i in batch], truncation=True, max_length=MAX_TOKENS)["input_ids"]
+    parts = -(-len(batch) * max(len(ids) for ids in encoded) // budget)
+    return [part for part in np.array_split(batch, min(parts, len(batch))) if len(part)]
+
+
+def _backward(
+    tokenizer: Any,
+    model: Any,
+    head: Any,
+    texts: Sequence[str],
+    labels: Any,
+    batch: npt.NDArray[np.int64],
+    budget: int = TOKENS_PER_PASS,
+) -> float:
+    """Adds the batch's mean-loss gradient to the parameters' ``.grad``, one part at a time; the loss."""
+    import torch
+
+    total = 0.0
+    for part in _passes(tokenizer, texts, batch, budget):
+        logits = head(_embed(tokenizer, model, [texts[i] for i in part])) * SCALE
+        loss = torch.nn.functional.cross_entropy(logits, labels[part], label_smoothing=0.1) * (len(part) / len(batch))
+        loss.backward()  # type: ignore[no-untyped-call]
+        total += float(loss.detach())
+        del logits, loss  # this part's activations go before the next part's are made
+    return total
+
+
 def _length_batches(texts: Sequence[str], size: int, rng: np.random.Generator) -> list[npt.NDArray[np.int64]]:
     """Shuffled batches of similar-length texts: padding is most of the cost of a random batch."""
     order = rng.permutation(len(texts))
@@ -135,19 +172,27 @@ class FinetunedMember:
         batch_size: int = 32,
         threads: int | None = None,
         seed: int = 0,
+        freeze_embeddings: bool = True,
         progress: Callable[[int, int], None] | None = None,
     ) -> FinetunedMember:
+        """``freeze_embeddings``: keep the 30k × 384 word-embedding table as it is. Half of MiniLM's weights
+        sit there, and their gradient and optimiser state cost half of each step's time and ~140 MB."""
         import torch
 
         torch.manual_seed(seed)
         tokenizer, model = _load(minilm_path(), threads or max(1, os.cpu_count() or 1))
+        if freeze_embeddings:
+            model.embeddings.word_embeddings.weight.requires_grad_(False)
         head = torch.nn.Linear(model.config.hidden_size, n_labels)
         rng = np.random.default_rng(seed)
         steps = epochs * ((len(texts) + batch_size - 1) // batch_size)
         if max_steps is not None:
             steps = max(1, min(steps, max_steps))
         optimiser = torch.optim.AdamW(
-            [{"params": model.parameters(), "lr": learning_rate}, {"params": head.parameters(), "lr": 3e-3}],
+            [
+                {"params": [p for p in model.parameters() if p.requires_grad], "lr": learning_rate},
+                {"params": head.parameters(), "lr": 3e-3},
+            ],
             weight_decay=0.01,
         )
         schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -160,28 +205,38 @@ class FinetunedMember:
             for batch in _length_batches(texts, batch_size, rng):
                 if done == steps:
                     break
-                logits = head(_embed(tokenizer, model, [texts[i] for i in batch])) * SCALE
-                loss = torch.nn.functional.cross_entropy(logits, labels[batch], label_smoothing=0.1)
                 optimiser.zero_grad()
-                loss.backward()  # type: ignore[no-untyped-call]
+                _backward(tokenizer, model, head, texts, labels, batch)
                 optimiser.step()
                 schedule.step()
                 done += 1
+                if done % RELEASE_EVERY == 0:
+                    release_memory()
                 if progress:
                     progress(done, steps)
+        del optimiser, schedule
+        release_memory()
         return cls(tokenizer, model, head)
 
     def forward(self, texts: Sequence[str]) -> tuple[Floats, npt.NDArray[np.float32]]:
-        """Log-probabilities from the head and the fine-tuned sentence embeddings, from one pass."""
+        """Log-probabilities from the head and the fine-tuned sentence embeddings, from one pass.
+
+        Many texts go in batches of similar length: unsorted batches of 128 pad to the longest message and
+        left ~480 MB behind for 3,000 Banking77 texts, sorted batches of 32 ~170 MB (and less time)."""
         import torch
 
-        logits, embeddings = [], []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        logits = np.zeros((len(texts), self.head.out_features))
+        embeddings = np.zeros((len(texts), self.head.in_features), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), 128):
-                pooled = _embed(self.tokenizer, self.model, texts[start : start + 128])
-                logits.append((self.head(pooled) * SCALE).double().numpy())
-                embeddings.append(pooled.numpy().astype(np.float32))
-        return log_softmax(np.vstack(logits)), np.vstack(embeddings)
+            for start in range(0, len(texts), INFERENCE_BATCH):
+                rows = order[start : start + INFERENCE_BATCH]
+                pooled = _embed(self.tokenizer, self.model, [texts[i] for i in rows])
+                logits[rows] = (self.head(pooled) * SCALE).double().numpy()
+                embeddings[rows] = pooled.numpy()
+        if len(texts) > INFERENCE_BATCH:  # not on the serving path (one message): trimming costs a millisecond
+            release_memory()
+        return log_softmax(logits), embeddings
 
     def log_proba(self, texts: Sequence[str]) -> Floats:
         return self.forward(texts)[0]

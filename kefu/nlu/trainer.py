@@ -23,6 +23,7 @@ from kefu.nlu.finetuned import FinetunedMember
 from kefu.nlu.intent_model import FINETUNED_SPACE, IntentModel
 from kefu.nlu.language import detect
 from kefu.nlu.linear import LinearMember
+from kefu.nlu.memory import release_memory
 from kefu.nlu.neighbours import NeighbourMember
 
 Vectors = npt.NDArray[np.float32]
@@ -126,9 +127,17 @@ def train_intent_model(
         if progress:
             progress(stage, 0, 1)
 
+    all_texts = texts + (held_texts if validation else [])
+    all_targets = np.concatenate([targets, held_targets]) if validation else targets
+    all_vectors = {n: np.vstack([vectors[n], held_vectors[n]]) if validation else vectors[n] for n in encoder_names}
+
     report("linear head")
     linear = LinearMember.fit(fit_texts, targets[fit_rows], len(labels), fit_vectors)
     neighbours = NeighbourMember(fit_vectors, targets[fit_rows], len(labels)) if opts.neighbours else None
+    # The final linear head (all rows) is fitted now, before fine-tuning, so that the two peaks never add up.
+    report("linear head on all rows")
+    final_linear = LinearMember.fit(all_texts, all_targets, len(labels), all_vectors, start=linear)
+    release_memory()
     finetuned = None
     if finetune:
         steps = opts.finetune_epochs * -(-len(fit_texts) // 32)
@@ -161,10 +170,6 @@ def train_intent_model(
         oos = fit_oos_detector(draft.oos_signals(scores, log_proba), is_oos, correct)
 
     report("training again on all rows")
-    all_texts = texts + (held_texts if validation else [])
-    all_targets = np.concatenate([targets, held_targets]) if validation else targets
-    all_vectors = {n: np.vstack([vectors[n], held_vectors[n]]) if validation else vectors[n] for n in encoder_names}
-    linear = LinearMember.fit(all_texts, all_targets, len(labels), all_vectors, start=linear)
     neighbours = NeighbourMember(all_vectors, all_targets, len(labels)) if opts.neighbours else None
     if finetuned is not None and fit_embeddings is not None:
         # The encoder never learnt from the held-out rows, but its memory of examples can include them.
@@ -186,7 +191,7 @@ def train_intent_model(
         "temperature": round(calibration.temperature, 4),
         "training_seconds": round(time.perf_counter() - started, 1),
     }
-    return IntentModel(labels, linear, neighbours, finetuned, calibration, oos, info, ft_memory)
+    return IntentModel(labels, final_linear, neighbours, finetuned, calibration, oos, info, ft_memory)
 
 
 def required_encoders(examples: Sequence[Example], options: TrainOptions | None = None) -> tuple[str, ...]:
