@@ -33,8 +33,8 @@ def engine() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def llm_server(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # Generous limits (turn and model call): the model's answers on a loaded 2-core machine, not the deadline, are under test
-    # here (the deadline is tested with a hung server in tests/llm/test_gateway.py).
+    # Generous limits (turn and model call): the model's answers on a loaded 2-core machine, not the limits,
+    # are under test here (the limits are tested with a hung server in tests/llm/test_gateway.py).
     data = tmp_path_factory.mktemp("llm-server")
     add_admin(data)
     process, base = start_server(
