@@ -90,13 +90,16 @@ def fit_softmax(
     c: float = 10.0,
     start: tuple[Sequence[Weights], Weights] | None = None,
     max_iter: int = 500,
-    tol: float = 1e-4,
+    tol: float = 1e-5,
     history: int = 5,
 ) -> SoftmaxFit:
     """Minimise the regularised cross-entropy with L-BFGS (backtracking Armijo line search).
 
     Stops when the largest gradient component is below ``tol`` (sklearn's criterion), when the loss stops
-    falling, or after ``max_iter`` iterations. ``start``: weights per block and bias to begin from."""
+    falling, or after ``max_iter`` iterations. ``start``: weights per block and bias to begin from.
+    ``tol`` is ten times tighter than sklearn's default: at 1e-4 the stopping point moved with the last bits
+    of the embeddings (USE on one thread or two), worth 2 of the demo pack's 315 English held-out messages;
+    at 1e-5 it does not, for twice the iterations (Banking77: 82, 5 s)."""
     problem = _Objective(blocks, targets, n_labels, c)
     x = np.zeros(problem.size, dtype=np.float32)
     if start is not None:
